@@ -1,0 +1,7 @@
+"""`python -m datachonk_hooks` runs the same CLI as `datachonk-hook`."""
+
+from __future__ import annotations
+
+from datachonk_hooks.cli import main
+
+raise SystemExit(main())
