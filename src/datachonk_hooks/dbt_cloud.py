@@ -1,0 +1,790 @@
+"""The one module that talks to dbt Cloud: typed records, typed errors, bounded retries.
+
+Everything else in the package gets `Run`, `Job` and `Project` records from here and never
+sees JSON or HTTP. Two rules shape the code:
+
+* reads (GET, and the idempotent cancel) are retried on connection errors, 5xx and 429 with
+  capped exponential backoff and jitter, honouring `Retry-After`, within a total time budget;
+* a trigger POST is never re-sent blindly: when its outcome is unknown (a read timeout, a
+  dropped connection, a 5xx or an unreadable answer), the job's recent runs are searched for
+  one with the same git_sha and cause before anything is sent again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
+
+from datachonk_hooks import __version__
+from datachonk_hooks.credentials import Token, redact
+from datachonk_hooks.errors import DatachonkError, ExitCode
+
+if TYPE_CHECKING:
+    import requests
+
+log = logging.getLogger(__name__)
+
+LEGACY_HOST = "cloud.getdbt.com"
+PAGE_SIZE = 100  # dbt Cloud refuses a larger `limit` on list endpoints
+RUN_RELATED = ("run_steps", "job", "trigger")
+JSONDict = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- records
+
+
+class RunStatus(IntEnum):
+    """dbt Cloud's run status codes; unknown codes become pseudo-members, never a crash."""
+
+    QUEUED = 1
+    STARTING = 2
+    RUNNING = 3
+    SUCCESS = 10
+    ERROR = 20
+    CANCELLED = 30
+
+    @classmethod
+    def _missing_(cls, value: object) -> RunStatus | None:
+        if not isinstance(value, int):
+            return None
+        member = int.__new__(cls, value)
+        member._name_ = f"UNKNOWN_{value}"
+        member._value_ = value
+        return member
+
+    @property
+    def label(self) -> str:
+        """The name dbt Cloud shows (`status_humanized`)."""
+        return self.name.title() if not self.name.startswith("UNKNOWN") else f"Status {self.value}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (RunStatus.SUCCESS, RunStatus.ERROR, RunStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class RunStep:
+    index: int
+    name: str
+    status: RunStatus
+    logs: str = ""
+    duration: timedelta | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        return cls(
+            index=_int(data.get("index")) or 0,
+            name=str(data.get("name") or "").strip(),
+            status=RunStatus(_int(data.get("status")) or 0),
+            logs=str(data.get("logs") or ""),
+            duration=parse_duration(data.get("duration")),
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    """One dbt Cloud run, parsed leniently: unknown fields are ignored, odd ones tolerated."""
+
+    id: int
+    status: RunStatus
+    account_id: int | None = None
+    project_id: int | None = None
+    job_id: int | None = None
+    status_message: str | None = None
+    git_sha: str | None = None
+    git_branch: str | None = None
+    cause: str | None = None
+    href: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration: timedelta | None = None
+    job_name: str | None = None
+    steps: tuple[RunStep, ...] = ()
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status.is_terminal
+
+    @property
+    def current_step(self) -> RunStep | None:
+        """The step that is running now, or else the last one that started."""
+        started = [s for s in self.steps if s.status != RunStatus.QUEUED]
+        running = [s for s in started if not s.status.is_terminal]
+        candidates = running or started
+        return candidates[-1] if candidates else None
+
+    @property
+    def failed_step(self) -> RunStep | None:
+        return next((s for s in self.steps if s.status == RunStatus.ERROR), None)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        run_id = _int(data.get("id"))
+        if run_id is None:
+            raise BadResponseError("dbt Cloud returned a run without an id")
+        trigger = _map(data.get("trigger"))
+        job = _map(data.get("job"))
+        steps = _list(data.get("run_steps"))
+        return cls(
+            id=run_id,
+            status=RunStatus(_int(data.get("status")) or 0),
+            account_id=_int(data.get("account_id")),
+            project_id=_int(data.get("project_id")),
+            job_id=_int(data.get("job_definition_id")) or _int(data.get("job_id")),
+            status_message=_str(data.get("status_message")),
+            git_sha=_str(data.get("git_sha")) or _str(trigger.get("git_sha")),
+            git_branch=_str(data.get("git_branch")) or _str(trigger.get("git_branch")),
+            cause=_str(trigger.get("cause")),
+            href=_str(data.get("href")),
+            created_at=parse_timestamp(data.get("created_at")),
+            started_at=parse_timestamp(data.get("started_at")),
+            finished_at=parse_timestamp(data.get("finished_at")),
+            duration=parse_duration(data.get("duration")),
+            job_name=_str(job.get("name")),
+            steps=tuple(
+                sorted(
+                    (RunStep.from_api(s) for s in steps if isinstance(s, Mapping)),
+                    key=lambda s: s.index,
+                )
+            ),
+        )
+
+    def to_json(self) -> JSONDict:
+        """A stable JSON shape for `--json` output and the local API."""
+        return {
+            "id": self.id,
+            "status": int(self.status),
+            "status_humanized": self.status.label,
+            "is_complete": self.is_complete,
+            "status_message": self.status_message,
+            "account_id": self.account_id,
+            "project_id": self.project_id,
+            "job_id": self.job_id,
+            "job_name": self.job_name,
+            "git_sha": self.git_sha,
+            "git_branch": self.git_branch,
+            "cause": self.cause,
+            "href": self.href,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "duration_seconds": self.duration.total_seconds() if self.duration else None,
+            "steps": [
+                {"index": s.index, "name": s.name, "status": s.status.label} for s in self.steps
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    name: str
+    account_id: int | None = None
+    project_id: int | None = None
+    environment_id: int | None = None
+    job_type: str | None = None
+    active: bool = True
+    triggers: tuple[str, ...] = ()
+    execute_steps: tuple[str, ...] = ()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        job_id = _int(data.get("id"))
+        if job_id is None:
+            raise BadResponseError("dbt Cloud returned a job without an id")
+        triggers = _map(data.get("triggers"))
+        steps = _list(data.get("execute_steps"))
+        return cls(
+            id=job_id,
+            name=str(data.get("name") or ""),
+            account_id=_int(data.get("account_id")),
+            project_id=_int(data.get("project_id")),
+            environment_id=_int(data.get("environment_id")),
+            job_type=_str(data.get("job_type")),
+            active=_int(data.get("state")) in (None, 1) and not data.get("deactivated"),
+            triggers=tuple(sorted(name for name, on in triggers.items() if on is True)),
+            execute_steps=tuple(str(s) for s in steps),
+        )
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    name: str
+    account_id: int | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Self:
+        project_id = _int(data.get("id"))
+        if project_id is None:
+            raise BadResponseError("dbt Cloud returned a project without an id")
+        return cls(project_id, str(data.get("name") or ""), _int(data.get("account_id")))
+
+
+@dataclass(frozen=True)
+class TriggerRequest:
+    """The body of a trigger POST; `cause` is required by dbt Cloud and must not be empty."""
+
+    cause: str
+    git_sha: str | None = None
+    git_branch: str | None = None
+    steps_override: tuple[str, ...] | None = None
+    schema_override: str | None = None
+
+    def body(self) -> JSONDict:
+        body: JSONDict = {"cause": self.cause}
+        for key in ("git_sha", "git_branch", "schema_override"):
+            if value := getattr(self, key):
+                body[key] = value
+        if self.steps_override:
+            body["steps_override"] = list(self.steps_override)
+        return body
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class DbtCloudError(DatachonkError):
+    """dbt Cloud could not be reached or refused the request (exit code 5)."""
+
+    exit_code = ExitCode.API
+    #: True when trying the same request later may succeed (outage, 5xx, 429).
+    transient = False
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class UnreachableError(DbtCloudError):
+    transient = True
+
+
+class ServerError(DbtCloudError):
+    transient = True
+
+
+class RateLimitedError(DbtCloudError):
+    transient = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, status=429)
+        self.retry_after = retry_after
+
+
+class BadResponseError(DbtCloudError):
+    transient = True
+
+
+class UnknownOutcomeError(DbtCloudError):
+    """A trigger was sent but no answer came back and the run could not be found yet."""
+
+    transient = True
+
+
+class AuthenticationError(DbtCloudError):
+    pass
+
+
+class PermissionDeniedError(DbtCloudError):
+    pass
+
+
+class NotFoundError(DbtCloudError):
+    pass
+
+
+class BadRequestError(DbtCloudError):
+    pass
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """dbt Cloud sends `2024-07-03 13:59:00.653171+00:00` for runs and ISO `T...Z` for jobs."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_duration(value: object) -> timedelta | None:
+    """`"HH:MM:SS"` where hours may exceed 24 (`"24:00:36"`)."""
+    if not isinstance(value, str):
+        return None
+    parts = value.strip().split(":")
+    if len(parts) != 3:
+        return None
+    try:
+        hours, minutes, seconds = int(parts[0]), int(parts[1]), float(parts[2])
+    except ValueError:
+        return None
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+# --------------------------------------------------------------------------- the client
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Capped exponential backoff with jitter, bounded in attempts and in total time."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    budget: float = 90.0
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.max_delay, self.base_delay * 2.0**attempt)
+        jitter: float = random.uniform(0, ceiling / 2)
+        return ceiling / 2 + jitter
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0
+    read: float = 30.0
+
+
+class _NotSent(Exception):
+    """The request never reached the server (connection refused, connect timeout)."""
+
+
+class _NoAnswer(Exception):
+    """The request may have reached the server but no usable answer came back."""
+
+
+@dataclass
+class DbtCloudClient:
+    """dbt Cloud's Administrative API for one account, over one `requests.Session`."""
+
+    host: str
+    account_id: int
+    token: Token
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    _session: requests.Session | None = field(default=None, init=False, repr=False)
+
+    # ------------------------------------------------------------------ operations
+
+    def trigger_run(
+        self, job_id: int, request: TriggerRequest, *, since: datetime | None = None
+    ) -> Run:
+        """Start a run of `job_id`; never sends the POST twice for one run.
+
+        `since` is when the first attempt of this trigger was made (by this process or an
+        earlier one); a run found after it with the same git_sha and cause is adopted.
+        """
+        path = f"/api/v2/accounts/{self.account_id}/jobs/{job_id}/run/"
+        since = since or datetime.now(UTC)
+        deadline = self.clock() + self.retry.budget
+        last: DbtCloudError | None = None
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                self._backoff(attempt, deadline, last)
+            try:
+                data = self._send("POST", path, json_body=request.body(), what=("job", job_id))
+                return Run.from_api(_mapping(data))
+            except _NotSent as exc:
+                last = UnreachableError(self._unreachable(str(exc)))
+            except RateLimitedError as exc:  # refused, so nothing was created
+                last = exc
+            except (_NoAnswer, ServerError, BadResponseError) as exc:
+                try:
+                    found = self.find_run(job_id, request, since=since)
+                except DbtCloudError as lookup_failed:
+                    raise UnknownOutcomeError(
+                        f"the trigger of job {job_id} got no usable answer and the run could not"
+                        f" be looked up: {lookup_failed}"
+                    ) from None
+                if found is not None:
+                    log.info("trigger answer lost; adopted run %s found by git_sha", found.id)
+                    return found
+                last = (
+                    exc
+                    if isinstance(exc, DbtCloudError)
+                    else UnknownOutcomeError(
+                        f"dbt Cloud did not answer the trigger of job {job_id} ({exc}) and no"
+                        " matching run was found"
+                    )
+                )
+        assert last is not None
+        raise last
+
+    def find_run(self, job_id: int, request: TriggerRequest, *, since: datetime) -> Run | None:
+        """A run of `job_id` for the request's git_sha and cause created since `since`.
+
+        Used before re-sending a trigger whose outcome is unknown. A few minutes of slack
+        absorb clock skew between this machine and dbt Cloud.
+        """
+        window_start = since - timedelta(minutes=5)
+        for run in self.list_runs(job_id, limit=20, include_trigger=True):
+            if run.created_at is not None and run.created_at < window_start:
+                break
+            same_sha = request.git_sha is None or run.git_sha == request.git_sha
+            same_cause = run.cause is None or run.cause == request.cause
+            if same_sha and same_cause:
+                return run
+        return None
+
+    def get_run(self, run_id: int, *, related: Sequence[str] = RUN_RELATED) -> Run:
+        params = {"include_related": json.dumps(list(related))} if related else {}
+        path = f"/api/v2/accounts/{self.account_id}/runs/{run_id}/"
+        return Run.from_api(_mapping(self._get(path, params, what=("run", run_id))))
+
+    def list_runs(
+        self, job_id: int | None = None, *, limit: int | None = None, include_trigger: bool = False
+    ) -> list[Run]:
+        """Runs newest first; `limit` None follows every page."""
+        params: dict[str, str | int] = {"order_by": "-id"}
+        if job_id is not None:
+            params["job_definition_id"] = job_id
+        if include_trigger:
+            params["include_related"] = json.dumps(["trigger", "job"])
+        path = f"/api/v2/accounts/{self.account_id}/runs/"
+        items = self._paginate(path, params, limit=limit, what=("job", job_id))
+        return [Run.from_api(item) for item in items]
+
+    def cancel_run(self, run_id: int) -> Run:
+        path = f"/api/v2/accounts/{self.account_id}/runs/{run_id}/cancel/"
+        data = self._with_retries("POST", path, None, ("run", run_id), json_body={})
+        return Run.from_api(_mapping(data))
+
+    def list_projects(self) -> list[Project]:
+        path = f"/api/v3/accounts/{self.account_id}/projects/"
+        return [Project.from_api(p) for p in self._paginate(path, {}, what=("account", None))]
+
+    def list_jobs(self, project_id: int | None = None) -> list[Job]:
+        params: dict[str, str | int] = {"order_by": "id"}
+        if project_id is not None:
+            params["project_id"] = project_id
+        path = f"/api/v2/accounts/{self.account_id}/jobs/"
+        return [Job.from_api(j) for j in self._paginate(path, params, what=("project", project_id))]
+
+    def get_job(self, job_id: int) -> Job:
+        path = f"/api/v2/accounts/{self.account_id}/jobs/{job_id}/"
+        return Job.from_api(_mapping(self._get(path, {}, what=("job", job_id))))
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _paginate(
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        what: tuple[str, int | None],
+        limit: int | None = None,
+    ) -> Iterator[JSONDict]:
+        offset, seen = 0, 0
+        while True:
+            page_size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - seen)
+            envelope = self._get(
+                path, {**params, "limit": page_size, "offset": offset}, what=what, envelope=True
+            )
+            items = envelope.get("data")
+            if not isinstance(items, list):
+                raise BadResponseError(f"dbt Cloud returned no list for {path}")
+            for item in items:
+                if isinstance(item, Mapping):
+                    yield dict(item)
+            seen += len(items)
+            offset += len(items)
+            total = _int(_dig(envelope, "extra", "pagination", "total_count"))
+            if not items or len(items) < page_size or (total is not None and offset >= total):
+                return
+            if limit is not None and seen >= limit:
+                return
+
+    def _get(
+        self,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        what: tuple[str, int | None],
+        envelope: bool = False,
+    ) -> Any:
+        return self._with_retries("GET", path, params, what, envelope=envelope)
+
+    def _with_retries(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        what: tuple[str, int | None],
+        *,
+        json_body: JSONDict | None = None,
+        envelope: bool = False,
+    ) -> Any:
+        """An idempotent request, retried on transient failures within the budget."""
+        deadline = self.clock() + self.retry.budget
+        last: DbtCloudError | None = None
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                self._backoff(attempt, deadline, last)
+            try:
+                return self._send(
+                    method, path, params=params, json_body=json_body, what=what, envelope=envelope
+                )
+            except _NotSent as exc:
+                last = UnreachableError(self._unreachable(str(exc)))
+            except _NoAnswer as exc:
+                last = UnreachableError(f"dbt Cloud did not answer {method} {path}: {exc}")
+            except DbtCloudError as exc:
+                if not exc.transient:
+                    raise
+                last = exc
+        assert last is not None
+        raise last
+
+    def _backoff(self, attempt: int, deadline: float, last: DbtCloudError | None) -> None:
+        """Sleep before the next attempt, or re-raise `last` when the budget would run out."""
+        delay = self.retry.delay(attempt - 1)
+        if isinstance(last, RateLimitedError) and last.retry_after is not None:
+            delay = last.retry_after
+        if self.clock() + delay > deadline:
+            assert last is not None
+            raise last
+        log.debug("retrying in %.1fs after: %s", delay, last)
+        self.sleep(delay)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: tuple[str, int | None],
+        params: Mapping[str, str | int] | None = None,
+        json_body: JSONDict | None = None,
+        envelope: bool = False,
+    ) -> Any:
+        """One HTTP exchange; returns `data` (or the whole envelope) or raises."""
+        import requests
+
+        session = self._get_session()
+        started = time.monotonic()
+        try:
+            response = session.request(
+                method,
+                self.host + path,
+                params=params,
+                json=json_body,
+                timeout=(self.timeouts.connect, self.timeouts.read),
+            )
+        except (requests.ConnectTimeout, requests.exceptions.SSLError) as exc:
+            raise _NotSent(self._clean(exc)) from None
+        except requests.ConnectionError as exc:
+            # urllib3 reports refused connections as NewConnectionError; anything else
+            # (a reset or a dropped answer) may have reached the server.
+            if "NewConnectionError" in repr(exc) or "NameResolutionError" in repr(exc):
+                raise _NotSent(self._clean(exc)) from None
+            raise _NoAnswer(self._clean(exc)) from None
+        except requests.RequestException as exc:  # ReadTimeout, ChunkedEncodingError...
+            raise _NoAnswer(self._clean(exc)) from None
+        log.debug(
+            "%s %s -> %s in %.0f ms",
+            method,
+            path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        body = _json_or_none(response)
+        if response.status_code >= 400:
+            raise self._error(response, body, what)
+        if not isinstance(body, Mapping):
+            kind = _describe_body(response)
+            raise BadResponseError(
+                f"dbt Cloud answered HTTP {response.status_code} on {method} {path} with {kind}"
+                " instead of JSON",
+                status=response.status_code,
+            )
+        return body if envelope else body.get("data")
+
+    def _get_session(self) -> requests.Session:
+        if self._session is None:
+            import requests
+
+            session = requests.Session()
+            session.headers.update(
+                {
+                    "Authorization": f"Token {self.token.value}",
+                    "Accept": "application/json",
+                    "User-Agent": f"datachonk-hooks/{__version__} python-requests/"
+                    f"{requests.__version__}",
+                }
+            )
+            session.trust_env = True
+            self._session = session
+        return self._session
+
+    def _clean(self, exc: BaseException) -> str:
+        return redact(str(exc) or type(exc).__name__, [self.token.value])
+
+    def _unreachable(self, detail: str) -> str:
+        return f"could not reach dbt Cloud at {self.host}: {detail}"
+
+    def _error(
+        self, response: requests.Response, body: object, what: tuple[str, int | None]
+    ) -> DbtCloudError:
+        status = response.status_code
+        server_says = self._clean(RuntimeError(_server_message(body, response)))
+        said = f" ({server_says})" if server_says else ""
+        if status == 401:
+            hint = (
+                " Your account may use its own access URL: set `host` in datachonk.yaml (or"
+                " DBT_CLOUD_HOST) to the URL shown under Account settings, such as"
+                " https://ab123.us1.dbt.com; cell-based accounts answer 401 on the legacy host."
+                if urlsplit(self.host).hostname == LEGACY_HOST
+                else " Check DBT_CLOUD_API_TOKEN, and that `host` is your account's access URL"
+                " (Account settings); cell-based accounts answer 401 on another host."
+            )
+            return AuthenticationError(
+                f"dbt Cloud at {self.host} rejected the API token (HTTP 401{said}).{hint}",
+                status=status,
+            )
+        if status == 403:
+            return PermissionDeniedError(
+                f"the API token is not allowed to do this (HTTP 403{said}). Triggering and"
+                " cancelling runs needs a service token with the Job Runner or Job Admin"
+                " permission set; listing projects needs Job Admin or Account Viewer.",
+                status=status,
+            )
+        if status == 404:
+            kind, ident = what
+            subject = f"{kind} {ident}" if ident is not None else kind
+            return NotFoundError(
+                f"dbt Cloud found no {subject} in account {self.account_id} at {self.host}"
+                f" (HTTP 404{said}); check the id, and that the token can see it",
+                status=status,
+            )
+        if status == 429:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            when = f" retry after {retry_after:.0f}s" if retry_after is not None else ""
+            return RateLimitedError(
+                f"dbt Cloud is rate limiting this account (HTTP 429{said}); it enforces a"
+                f" five-minute cooldown.{when}".rstrip("."),
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            return ServerError(
+                f"dbt Cloud had a server error (HTTP {status}{said}) on"
+                f" {response.request.method} {urlsplit(response.url).path}",
+                status=status,
+            )
+        return BadRequestError(
+            f"dbt Cloud refused the request (HTTP {status}{said})", status=status
+        )
+
+
+def _mapping(data: object) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise BadResponseError("dbt Cloud returned an unexpected answer (no `data` object)")
+    return data
+
+
+def _dig(data: object, *keys: str) -> object:
+    for key in keys:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _json_or_none(response: requests.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _describe_body(response: requests.Response) -> str:
+    content_type = response.headers.get("Content-Type", "")
+    if "html" in content_type or response.text.lstrip().lower().startswith("<"):
+        return "an HTML page"
+    return "a body that is not valid JSON" if response.text else "an empty body"
+
+
+def _server_message(body: object, response: requests.Response) -> str:
+    """What the server said, from either error shape, in one short line."""
+    if isinstance(body, Mapping):
+        status = body.get("status")
+        parts: list[str] = []
+        if isinstance(status, Mapping) and isinstance(status.get("user_message"), str):
+            parts.append(status["user_message"])
+        if isinstance(body.get("detail"), str):
+            parts.append(body["detail"])
+        data = body.get("data")
+        if isinstance(data, Mapping):
+            for key, value in data.items():
+                text = "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+                parts.append(f"{key}: {text}")
+        return " ".join(" ".join(parts).split())[:300]
+    if response.text:
+        return _describe_body(response)
+    return ""
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,308 @@
+"""Which changed paths of a pushed range are DataChonk-generated dbt models, and their names.
+
+This runs inside the pre-push hook on every push, so it stays cheap: one tree diff per update
+(no rename detection), blobs read only for candidate paths and only their first few KB for the
+marker, and ruamel.yaml imported only when a YAML file really has to be parsed. Everything is
+read from the pushed commits, never from the work tree: the pushed tip is what dbt Cloud builds.
+
+Paths are `str` as pygit2 gives them: bytes that are not valid UTF-8 appear as lone surrogates
+(surrogateescape), so they never crash anything but may not print cleanly.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import pygit2
+from pygit2.enums import DeltaStatus
+
+from datachonk_hooks.config import DetectRules
+from datachonk_hooks.gitrepo import CommitInfo
+
+MODEL_SUFFIXES = (".sql", ".py", ".yml", ".yaml")
+#: The marker only counts in a file's first MARKER_LINES lines: a generator writes it at the top,
+#: and a hand-written model that merely mentions DataChonk further down must not count.
+MARKER_LINES = 10
+#: At most this many bytes are decoded to find those lines, so a huge file costs nothing more.
+MARKER_BYTES = 16 * 1024
+#: dbt_project.yml is searched in the root and in folders up to this many levels below it.
+PROJECT_SEARCH_DEPTH = 3
+
+PROJECT_FILE = "dbt_project.yml"
+DEFAULT_MODEL_PATHS = ("models",)
+_YAML_SUFFIXES = (".yml", ".yaml")
+# Regular files only: symlinks (0o120000) and submodules (0o160000) are never models.
+_BLOB_MODES = frozenset({0o100644, 0o100755})
+
+Change = Literal["added", "modified", "deleted"]
+Reason = Literal["marker", "trailer"]
+
+
+@dataclass(frozen=True)
+class GeneratedModel:
+    """A generated model file the push changes: what to tell dbt Cloud and the user."""
+
+    path: str  # repo-relative, as pygit2 gives it
+    names: tuple[str, ...]  # file stem for .sql/.py; models[].name for YAML (may be empty)
+    change: Change
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A changed model-path file and the blob that decides it (the old one when deleted)."""
+
+    path: str
+    change: Change
+    blob_id: pygit2.Oid
+
+
+def model_paths(tree: pygit2.Tree) -> tuple[str, ...]:
+    """Folder prefixes ("x/y/") where the tree's dbt projects keep their models.
+
+    Every dbt_project.yml found (root and up to PROJECT_SEARCH_DEPTH folders deep) contributes
+    its `model-paths` (or legacy `source-paths`), default `models`, relative to its folder.
+    An unparsable project file counts as the default; no project file at all gives ("models/",).
+    A model path of "." in a root project gives the prefix "" (the whole repository).
+    """
+    prefixes: set[str] = set()
+    found = False
+    for folder, blob in _project_files(tree):
+        found = True
+        for rel in _project_model_paths(blob):
+            prefix = _join_model_path(folder, rel)
+            if prefix is not None:
+                prefixes.add(prefix)
+    if not found:
+        return tuple(f"{p}/" for p in DEFAULT_MODEL_PATHS)
+    return tuple(sorted(prefixes))
+
+
+def _project_files(tree: pygit2.Tree) -> Iterable[tuple[str, pygit2.Blob]]:
+    """(folder, blob) of each dbt_project.yml, breadth-first; folder is "" for the root."""
+    level: list[tuple[str, pygit2.Tree]] = [("", tree)]
+    for depth in range(PROJECT_SEARCH_DEPTH + 1):
+        below: list[tuple[str, pygit2.Tree]] = []
+        for folder, node in level:
+            for entry in node:
+                name = entry.name
+                if name is None:
+                    continue
+                if isinstance(entry, pygit2.Tree):
+                    if depth < PROJECT_SEARCH_DEPTH:
+                        below.append((f"{folder}{name}/", entry))
+                elif (
+                    name == PROJECT_FILE
+                    and isinstance(entry, pygit2.Blob)
+                    and entry.filemode in _BLOB_MODES
+                ):
+                    yield folder.rstrip("/"), entry
+        level = below
+
+
+def _project_model_paths(blob: pygit2.Blob) -> tuple[str, ...]:
+    """The model folders one dbt_project.yml declares, relative to its folder."""
+    data = blob.data
+    # Most projects keep the default: then there is nothing to parse (and no import to pay).
+    if b"model-paths" not in data and b"source-paths" not in data:
+        return DEFAULT_MODEL_PATHS
+    doc = _load_yaml(data)
+    if not isinstance(doc, dict):
+        return DEFAULT_MODEL_PATHS
+    for key in ("model-paths", "source-paths"):
+        if key not in doc:
+            continue
+        value = doc[key]
+        items = [value] if isinstance(value, str) else value
+        if isinstance(items, list):
+            paths = tuple(item for item in items if isinstance(item, str) and item.strip())
+            if paths:
+                return paths
+        return DEFAULT_MODEL_PATHS
+    return DEFAULT_MODEL_PATHS
+
+
+def _join_model_path(folder: str, rel: str) -> str | None:
+    """The repo-relative prefix for a project's model path; None if it leaves the repository."""
+    rel = rel.strip().replace("\\", "/")
+    if rel.startswith("/"):
+        return None
+    joined = posixpath.normpath(posixpath.join(folder, rel)) if folder else posixpath.normpath(rel)
+    if joined == ".." or joined.startswith("../"):
+        return None
+    return "" if joined == "." else f"{joined}/"
+
+
+def _load_yaml(data: bytes) -> object:
+    """The YAML document in `data`, or None when it cannot be parsed (never raises)."""
+    from ruamel.yaml import YAML
+
+    try:
+        return YAML(typ="safe").load(data.decode("utf-8", errors="replace"))
+    except Exception:  # any malformed input: the caller falls back to a default
+        return None
+
+
+def has_trailer(message: str, trailer: str) -> bool:
+    """True when `trailer` ("Key: value") is a line of the message's trailer block.
+
+    Like git, the trailer block is the last paragraph, and never the subject paragraph. Keys
+    and values compare case-insensitively, and spacing around the colon does not matter.
+    Parsed by hand because `Commit.message_trailers` collapses duplicate keys.
+    """
+    key, sep, value = trailer.partition(":")
+    want_key = key.strip().casefold()
+    want_value = value.strip().casefold()
+    paragraphs = _paragraphs(message)
+    if len(paragraphs) < 2:
+        return False
+    for line in paragraphs[-1]:
+        if not sep:
+            if line.strip().casefold() == want_key:
+                return True
+            continue
+        got_key, got_sep, got_value = line.partition(":")
+        if (
+            got_sep
+            and got_key.strip().casefold() == want_key
+            and got_value.strip().casefold() == want_value
+        ):
+            return True
+    return False
+
+
+def _paragraphs(message: str) -> list[list[str]]:
+    """The message's paragraphs (runs of non-blank lines)."""
+    paragraphs: list[list[str]] = []
+    current: list[str] = []
+    for line in message.splitlines():
+        if line.strip():
+            current.append(line)
+        elif current:
+            paragraphs.append(current)
+            current = []
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def detect_generated(
+    repo: pygit2.Repository,
+    tip: pygit2.Commit,
+    commits: Sequence[pygit2.Commit],
+    base: pygit2.Commit | None,
+    rules: DetectRules,
+) -> list[GeneratedModel]:
+    """The generated model files changed between `base` (None: nothing) and `tip`, by path.
+
+    A changed file under the tip's model paths counts when it carries `rules.marker` in its
+    first MARKER_LINES lines (the old content for a deletion), or when one of the pushed
+    `commits` whose message has `rules.trailer` changed it. The marker wins as the reason.
+    """
+    prefixes = model_paths(tip.tree)
+    diff = tip.tree.diff_to_tree(swap=True) if base is None else base.tree.diff_to_tree(tip.tree)
+    candidates = [c for c in (_candidate(d, prefixes) for d in diff.deltas) if c is not None]
+    if not candidates:
+        return []
+
+    marker = re.compile(rules.marker)
+    reasons: dict[str, Reason] = {}
+    unmarked: list[_Candidate] = []
+    for cand in candidates:
+        if _has_marker(repo, cand.blob_id, marker):
+            reasons[cand.path] = "marker"
+        else:
+            unmarked.append(cand)
+    if unmarked:
+        touched = _trailer_paths(commits, rules.trailer)
+        for cand in unmarked:
+            if cand.path in touched:
+                reasons[cand.path] = "trailer"
+
+    models = [
+        GeneratedModel(cand.path, _names(repo, cand), cand.change, reasons[cand.path])
+        for cand in candidates
+        if cand.path in reasons
+    ]
+    return sorted(models, key=lambda m: m.path)
+
+
+def _candidate(delta: pygit2.DiffDelta, prefixes: tuple[str, ...]) -> _Candidate | None:
+    """The delta as a model-file candidate, or None when it is not one.
+
+    Without type-change detection libgit2 splits a file<->symlink change into a deletion and
+    an addition, so the regular-file side is the one that is judged.
+    """
+    change: Change
+    if delta.status == DeltaStatus.ADDED:
+        change, side = "added", delta.new_file
+    elif delta.status == DeltaStatus.MODIFIED:
+        change, side = "modified", delta.new_file
+    elif delta.status == DeltaStatus.DELETED:
+        change, side = "deleted", delta.old_file
+    else:
+        return None
+    path = side.path
+    if side.mode not in _BLOB_MODES or not path.endswith(MODEL_SUFFIXES):
+        return None
+    if not path.startswith(prefixes):
+        return None
+    return _Candidate(path, change, side.id)
+
+
+def _blob(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Blob | None:
+    obj = repo.get(oid)
+    return obj if isinstance(obj, pygit2.Blob) else None
+
+
+def _has_marker(repo: pygit2.Repository, oid: pygit2.Oid, marker: re.Pattern[str]) -> bool:
+    """True when the marker is in the blob's first MARKER_LINES lines (read from its head only)."""
+    blob = _blob(repo, oid)
+    if blob is None:
+        return False
+    head = memoryview(blob)[:MARKER_BYTES].tobytes()
+    lines = head.decode("utf-8", errors="replace").split("\n", MARKER_LINES)[:MARKER_LINES]
+    return marker.search("\n".join(lines)) is not None
+
+
+def _trailer_paths(commits: Sequence[pygit2.Commit], trailer: str) -> set[str]:
+    """Paths changed by those commits whose message carries the trailer (vs first parent)."""
+    paths: set[str] = set()
+    for commit in commits:
+        if not has_trailer(CommitInfo.of(commit).message, trailer):
+            continue
+        if commit.parents:
+            diff = commit.parents[0].tree.diff_to_tree(commit.tree)
+        else:
+            diff = commit.tree.diff_to_tree(swap=True)
+        for delta in diff.deltas:
+            paths.add(delta.old_file.path)
+            paths.add(delta.new_file.path)
+    return paths
+
+
+def _names(repo: pygit2.Repository, cand: _Candidate) -> tuple[str, ...]:
+    """Model names: the file stem, or the `models[].name` entries of a YAML file."""
+    base = posixpath.basename(cand.path)
+    if not base.endswith(_YAML_SUFFIXES):
+        return (posixpath.splitext(base)[0],)
+    blob = _blob(repo, cand.blob_id)
+    if blob is None:
+        return ()
+    doc = _load_yaml(blob.data)
+    if not isinstance(doc, dict):
+        return ()
+    models = doc.get("models")
+    if not isinstance(models, list):
+        return ()
+    names: dict[str, None] = {}
+    for item in models:
+        if isinstance(item, dict):
+            name = item.get("name")
+            if isinstance(name, str) and name:
+                names[name] = None
+    return tuple(names)

@@ -1,0 +1,98 @@
+"""Reading repository state through pygit2: commits, branches and files at a commit.
+
+State is always read from commits, never from the work tree: during pre-push, pre-commit
+stashes unstaged edits, and the pushed commit is what dbt Cloud will build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from datachonk_hooks.errors import GitError
+
+ZERO_SHA = "0" * 40
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """What the trigger needs to know about one commit."""
+
+    sha: str
+    subject: str
+    message: str
+    author: str
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:7]
+
+    @classmethod
+    def of(cls, commit: pygit2.Commit) -> CommitInfo:
+        message = _decode_message(commit)
+        subject = next((line.strip() for line in message.splitlines() if line.strip()), "")
+        return cls(str(commit.id), subject, message, commit.author.name)
+
+
+def _decode_message(commit: pygit2.Commit) -> str:
+    """The message as text, whatever encoding the commit claims (or lies about)."""
+    try:
+        return commit.message
+    except (UnicodeDecodeError, LookupError):
+        return commit.raw_message.decode("utf-8", errors="replace")
+
+
+def open_repo(path: Path) -> pygit2.Repository:
+    """The repository containing `path` (searching upward), or a GitError."""
+    found = pygit2.discover_repository(str(path))
+    if found is None:
+        raise GitError(f"{path} is not inside a git repository")
+    try:
+        return pygit2.Repository(found)
+    except pygit2.GitError as exc:
+        raise GitError(f"cannot open the git repository at {found}: {exc}") from None
+
+
+def work_tree(repo: pygit2.Repository) -> Path:
+    """The repository's top folder (its work tree), or the git dir of a bare repo."""
+    return Path(repo.workdir or repo.path).resolve()
+
+
+def resolve_commit(repo: pygit2.Repository, ref: str) -> pygit2.Commit:
+    """The commit `ref` names (a branch, tag, sha or expression like HEAD~1), tags peeled."""
+    try:
+        obj = repo.revparse_single(ref)
+        return obj.peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError) as exc:
+        raise GitError(f"cannot resolve {ref!r} to a commit: {exc}") from None
+
+
+def branch_of(repo: pygit2.Repository, ref: str) -> str | None:
+    """The branch name dbt Cloud should check out for `ref`, when `ref` names a branch.
+
+    HEAD on a branch gives that branch; `refs/heads/x`, `x`, and remote-tracking refs like
+    `origin/x` give `x`; a sha, a tag or a detached HEAD give None.
+    """
+    if ref == "HEAD":
+        if repo.head_is_detached or repo.head_is_unborn:
+            return None
+        return repo.head.shorthand
+    local = ref if ref.startswith("refs/heads/") else f"refs/heads/{ref}"
+    if local in repo.references:
+        return local.removeprefix("refs/heads/")
+    remote = ref if ref.startswith("refs/remotes/") else f"refs/remotes/{ref}"
+    if remote in repo.references:
+        _, _, branch = remote.removeprefix("refs/remotes/").partition("/")
+        return branch or None
+    return None
+
+
+def read_blob(commit: pygit2.Commit, path: str) -> bytes | None:
+    """The content of `path` in the commit's tree, or None when it is not a file there."""
+    try:
+        entry = commit.tree[path]
+    except KeyError:
+        return None
+    return entry.data if isinstance(entry, pygit2.Blob) else None

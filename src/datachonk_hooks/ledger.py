@@ -1,0 +1,752 @@
+"""The package's state: one SQLite file under the git common dir, shared by all worktrees.
+
+The ledger is what guarantees that a commit triggers one run and that nothing is lost. A
+trigger is keyed by (account_id, job_id, sha); every read-modify-write runs inside one
+`BEGIN IMMEDIATE` transaction, so two processes at once (two pushes, two landing waiters, a
+waiter and a manual `run`) can never both record, or both claim, the same trigger. Nothing
+secret is ever stored: a `TriggerRequest` carries no token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from datachonk_hooks.dbt_cloud import TriggerRequest
+from datachonk_hooks.errors import DatachonkError, ExitCode
+
+if TYPE_CHECKING:
+    import pygit2
+
+#: Bumped whenever the tables change; `_MIGRATIONS[n]` takes a file from version n to n + 1.
+SCHEMA_VERSION = 1
+
+#: dbt Cloud run statuses after which a run never changes again (Success, Error, Cancelled).
+TERMINAL_RUN_STATUSES = frozenset({10, 20, 30})
+
+SOURCES = frozenset({"push", "manual", "ci"})
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
+        CREATE TABLE IF NOT EXISTS pushes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            remote_name TEXT NOT NULL,
+            remote_url TEXT NOT NULL,
+            git_pid INTEGER,
+            tracking_before TEXT NOT NULL,
+            foreground INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS triggers (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            host TEXT NOT NULL,
+            account_id INTEGER NOT NULL,
+            job_id INTEGER NOT NULL,
+            sha TEXT NOT NULL,
+            branch TEXT,
+            request TEXT NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            run_id INTEGER,
+            run_url TEXT,
+            run_status INTEGER,
+            push_id INTEGER REFERENCES pushes (id),
+            source TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            first_attempt_at TEXT,
+            claimed_by TEXT,
+            claimed_at TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS triggers_key ON triggers (account_id, job_id, sha)",
+        "CREATE INDEX IF NOT EXISTS triggers_push ON triggers (push_id)",
+        "CREATE INDEX IF NOT EXISTS triggers_state ON triggers (state)",
+    ),
+)
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+class LedgerError(DatachonkError):
+    """The ledger file cannot be used; the message names the file and what to do."""
+
+    exit_code = ExitCode.USAGE
+
+
+class TriggerState(StrEnum):
+    """Where a trigger is in its life; only PENDING (and stale SENDING) rows get sent."""
+
+    AWAITING_PUSH = "awaiting_push"
+    PENDING = "pending"
+    SENDING = "sending"
+    TRIGGERED = "triggered"
+    FINISHED = "finished"
+    PUSH_FAILED = "push_failed"
+
+
+@dataclass(frozen=True)
+class TriggerRecord:
+    """One trigger of one dbt Cloud job for one commit, as the ledger holds it."""
+
+    id: int
+    host: str
+    account_id: int
+    job_id: int
+    sha: str
+    branch: str | None
+    request: TriggerRequest
+    state: TriggerState
+    reason: str | None
+    run_id: int | None
+    run_url: str | None
+    run_status: int | None
+    push_id: int | None
+    source: str
+    attempts: int
+    first_attempt_at: datetime | None
+    claimed_by: str | None
+    claimed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    """One `git push` the pre-push hook saw, so the waiter can tell when it has landed."""
+
+    id: int
+    remote_name: str
+    remote_url: str
+    git_pid: int | None
+    tracking_before: dict[str, str]
+    foreground: bool
+    state: str
+    reason: str | None
+    created_at: datetime
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _utc(moment: datetime) -> datetime:
+    """The same moment in UTC; a naive time is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _to_text(moment: datetime) -> str:
+    """ISO text in UTC with a fixed shape, so text order is time order."""
+    return _utc(moment).isoformat(timespec="microseconds")
+
+
+def _from_text(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _request_json(request: TriggerRequest) -> str:
+    return json.dumps(dataclasses.asdict(request), sort_keys=True)
+
+
+def _request_from_json(text: str) -> TriggerRequest:
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("the stored request is not an object")
+    known = {f.name for f in dataclasses.fields(TriggerRequest)}
+    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+    if kwargs.get("steps_override") is not None:
+        kwargs["steps_override"] = tuple(kwargs["steps_override"])
+    return TriggerRequest(**kwargs)
+
+
+def _default_owner() -> str:
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (a zombie counts as alive)."""
+    if os.name == "nt":  # os.kill would terminate the process on Windows: rely on the timeout
+        return True
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, but belongs to another user
+        return True
+    except OSError:
+        return True
+    return True
+
+
+# --------------------------------------------------------------------------- the ledger
+
+
+class Ledger:
+    """Transactional access to the ledger file; open one per process and close it."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        busy_timeout: float = 10.0,
+        stale_after: timedelta = timedelta(minutes=10),
+    ) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._busy_timeout = busy_timeout
+        self._stale_after = stale_after
+        self._conn: sqlite3.Connection | None = None
+        with self._guard():
+            self._conn = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=True
+            )
+        try:
+            with self._guard():
+                self._conn.row_factory = sqlite3.Row
+                self._conn.execute("PRAGMA foreign_keys = ON")
+            self._ensure_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def for_repo(
+        cls,
+        repo: pygit2.Repository,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        busy_timeout: float = 10.0,
+        stale_after: timedelta = timedelta(minutes=10),
+    ) -> Ledger:
+        """The ledger of `repo`'s clone: `<git common dir>/datachonk/ledger.sqlite3`."""
+        folder = common_dir(repo) / "datachonk"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot create the ledger folder {folder} ({exc.strerror or exc}); "
+                "check that you may write to the repository's .git folder"
+            ) from None
+        return cls(
+            folder / "ledger.sqlite3",
+            clock=clock,
+            busy_timeout=busy_timeout,
+            stale_after=stale_after,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Release the file; safe to call twice."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ plumbing
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise LedgerError(f"the ledger {self.path} is closed; open it again")
+        return self._conn
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn every sqlite3 error into a one-line LedgerError naming the file."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from None
+
+    def _translate(self, exc: sqlite3.Error) -> LedgerError:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        where = f"the ledger {self.path}"
+        if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
+            return LedgerError(
+                f"{where} is not a valid SQLite database ({detail}); "
+                "move it away, pending triggers in it are lost"
+            )
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return LedgerError(
+                f"{where} is locked by another process (waited {self._busy_timeout:g} s); "
+                "try again when that process has finished"
+            )
+        if name.startswith("SQLITE_CANTOPEN"):
+            return LedgerError(
+                f"cannot open {where} ({detail}); "
+                "check that it is a file you may read and write, in a folder that exists"
+            )
+        if name.startswith(("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH")):
+            return LedgerError(f"{where} cannot be written ({detail}); check its permissions")
+        if name.startswith(("SQLITE_IOERR", "SQLITE_FULL")):
+            return LedgerError(f"{where} could not be read or written ({detail}); check the disk")
+        return LedgerError(f"{where} failed: {detail}")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction: the check and the update are atomic."""
+        conn = self._db
+        with self._guard():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+
+    def _ensure_schema(self) -> None:
+        """Create the tables on first use; refuse a file written by a newer version."""
+        with self._guard():
+            version = self._user_version(self._db)
+        self._check_version(version)
+        if version == SCHEMA_VERSION:
+            return
+        with self._write() as conn:
+            version = self._user_version(conn)
+            self._check_version(version)
+            for statements in _MIGRATIONS[version:]:
+                for statement in statements:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+
+    @staticmethod
+    def _user_version(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"the ledger {self.path} was written by a newer datachonk-hooks "
+                f"(schema {version}, this version knows up to {SCHEMA_VERSION}); "
+                "upgrade datachonk-hooks, or move the file away and lose its pending triggers"
+            )
+
+    def _now(self) -> str:
+        return _to_text(self._clock())
+
+    def _trigger(self, row: sqlite3.Row) -> TriggerRecord:
+        try:
+            return TriggerRecord(
+                id=row["id"],
+                host=row["host"],
+                account_id=row["account_id"],
+                job_id=row["job_id"],
+                sha=row["sha"],
+                branch=row["branch"],
+                request=_request_from_json(row["request"]),
+                state=TriggerState(row["state"]),
+                reason=row["reason"],
+                run_id=row["run_id"],
+                run_url=row["run_url"],
+                run_status=row["run_status"],
+                push_id=row["push_id"],
+                source=row["source"],
+                attempts=row["attempts"],
+                first_attempt_at=_from_text(row["first_attempt_at"]),
+                claimed_by=row["claimed_by"],
+                claimed_at=_from_text(row["claimed_at"]),
+                created_at=datetime.fromisoformat(row["created_at"]),
+                updated_at=datetime.fromisoformat(row["updated_at"]),
+            )
+        except (ValueError, TypeError) as exc:
+            raise LedgerError(
+                f"the ledger {self.path} holds an unreadable trigger (id {row['id']}: {exc}); "
+                "move the file away, pending triggers in it are lost"
+            ) from None
+
+    def _push(self, row: sqlite3.Row) -> PushRecord:
+        try:
+            tracking = json.loads(row["tracking_before"])
+            if not isinstance(tracking, dict):
+                raise ValueError("tracking_before is not an object")
+            return PushRecord(
+                id=row["id"],
+                remote_name=row["remote_name"],
+                remote_url=row["remote_url"],
+                git_pid=row["git_pid"],
+                tracking_before={str(k): str(v) for k, v in tracking.items()},
+                foreground=bool(row["foreground"]),
+                state=row["state"],
+                reason=row["reason"],
+                created_at=datetime.fromisoformat(row["created_at"]),
+            )
+        except (ValueError, TypeError) as exc:
+            raise LedgerError(
+                f"the ledger {self.path} holds an unreadable push (id {row['id']}: {exc}); "
+                "move the file away, pending triggers in it are lost"
+            ) from None
+
+    def _select_triggers(self, where: str, params: tuple[object, ...] = ()) -> list[TriggerRecord]:
+        with self._guard():
+            rows = self._db.execute(f"SELECT * FROM triggers {where}", params).fetchall()
+        return [self._trigger(row) for row in rows]
+
+    def _must_get(self, conn: sqlite3.Connection, trigger_id: int) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM triggers WHERE id = ?", (trigger_id,)
+        ).fetchone()
+        if row is None:
+            raise LedgerError(f"there is no trigger {trigger_id} in the ledger {self.path}")
+        return row
+
+    def _update_trigger(
+        self, conn: sqlite3.Connection, trigger_id: int, **values: object
+    ) -> TriggerRecord:
+        values["updated_at"] = self._now()
+        columns = ", ".join(f"{name} = ?" for name in values)
+        conn.execute(f"UPDATE triggers SET {columns} WHERE id = ?", (*values.values(), trigger_id))
+        return self._trigger(self._must_get(conn, trigger_id))
+
+    def _is_stale(self, claimed_by: str | None, claimed_at: str | None) -> bool:
+        """A claim is stale when its owner died (on this host) or it has run out of time."""
+        if claimed_at is None:
+            return True
+        if _utc(self._clock()) - _utc(datetime.fromisoformat(claimed_at)) > self._stale_after:
+            return True
+        pid_text, sep, host = (claimed_by or "").partition("@")
+        if sep and host == socket.gethostname() and pid_text.isdigit():
+            return not _pid_alive(int(pid_text))
+        return False
+
+    # ------------------------------------------------------------------ pushes
+
+    def record_push(
+        self,
+        *,
+        remote_name: str,
+        remote_url: str,
+        git_pid: int | None,
+        tracking_before: Mapping[str, str],
+        foreground: bool,
+    ) -> PushRecord:
+        """Remember a push the hook saw, in state "waiting", before it lands."""
+        now = self._now()
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO pushes (remote_name, remote_url, git_pid, tracking_before,"
+                " foreground, state, reason, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, 'waiting', NULL, ?, ?)",
+                (
+                    remote_name,
+                    remote_url,
+                    git_pid,
+                    json.dumps(dict(tracking_before), sort_keys=True),
+                    int(foreground),
+                    now,
+                    now,
+                ),
+            )
+            row = conn.execute("SELECT * FROM pushes WHERE id = ?", (cursor.lastrowid,)).fetchone()
+        return self._push(row)
+
+    @staticmethod
+    def _push_exists(conn: sqlite3.Connection, push_id: int) -> bool:
+        return conn.execute("SELECT 1 FROM pushes WHERE id = ?", (push_id,)).fetchone() is not None
+
+    def get_push(self, push_id: int) -> PushRecord | None:
+        with self._guard():
+            row = self._db.execute("SELECT * FROM pushes WHERE id = ?", (push_id,)).fetchone()
+        return None if row is None else self._push(row)
+
+    def _settle_push(
+        self,
+        push_id: int,
+        push_state: str,
+        reason: str | None,
+        trigger_state: TriggerState,
+    ) -> list[TriggerRecord]:
+        """Move a push to its final state and its AWAITING_PUSH triggers along with it."""
+        now = self._now()
+        with self._write() as conn:
+            found = conn.execute(
+                "UPDATE pushes SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
+                (push_state, reason, now, push_id),
+            )
+            if found.rowcount == 0:
+                raise LedgerError(f"there is no push {push_id} in the ledger {self.path}")
+            ids = [
+                int(row["id"])
+                for row in conn.execute(
+                    "SELECT id FROM triggers WHERE push_id = ? AND state = ? ORDER BY id",
+                    (push_id, TriggerState.AWAITING_PUSH.value),
+                )
+            ]
+            return [
+                self._update_trigger(conn, trigger_id, state=trigger_state.value, reason=reason)
+                for trigger_id in ids
+            ]
+
+    def mark_push_landed(self, push_id: int) -> list[TriggerRecord]:
+        """The push reached the remote: its triggers become deliverable; returns them."""
+        return self._settle_push(push_id, "landed", None, TriggerState.PENDING)
+
+    def mark_push_failed(self, push_id: int, reason: str) -> list[TriggerRecord]:
+        """The push was rejected or failed: its triggers are never sent; returns them."""
+        return self._settle_push(push_id, "failed", reason, TriggerState.PUSH_FAILED)
+
+    def expire_push(self, push_id: int, reason: str) -> list[TriggerRecord]:
+        """The waiter gave up before knowing: keep the triggers PENDING for `retry`."""
+        return self._settle_push(push_id, "expired", reason, TriggerState.PENDING)
+
+    def triggers_for_push(self, push_id: int) -> list[TriggerRecord]:
+        return self._select_triggers("WHERE push_id = ? ORDER BY id", (push_id,))
+
+    # ------------------------------------------------------------------ triggers
+
+    def add_trigger(
+        self,
+        *,
+        host: str,
+        account_id: int,
+        job_id: int,
+        request: TriggerRequest,
+        source: str,
+        push_id: int | None = None,
+        awaiting_push: bool = False,
+        force: bool = False,
+    ) -> tuple[TriggerRecord, bool]:
+        """Record a trigger unless its (account, job, sha) is already known.
+
+        Returns the record and whether it is new (or re-armed). A row left by a failed push
+        is re-armed, because the same commit pushed again must trigger; `force` always adds.
+        """
+        sha = request.git_sha
+        if not sha:
+            raise ValueError("a trigger needs the commit's sha (request.git_sha)")
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {sorted(SOURCES)}, not {source!r}")
+        state = TriggerState.AWAITING_PUSH if awaiting_push else TriggerState.PENDING
+        now = self._now()
+        with self._write() as conn:
+            if push_id is not None and not self._push_exists(conn, push_id):
+                raise LedgerError(f"there is no push {push_id} in the ledger {self.path}")
+            if not force:
+                rows = conn.execute(
+                    "SELECT * FROM triggers WHERE account_id = ? AND job_id = ? AND sha = ?"
+                    " ORDER BY (state = ?), id DESC",
+                    (account_id, job_id, sha, TriggerState.PUSH_FAILED.value),
+                ).fetchall()
+                if rows and rows[0]["state"] != TriggerState.PUSH_FAILED:
+                    return self._trigger(rows[0]), False
+                if rows:
+                    record = self._update_trigger(
+                        conn,
+                        int(rows[0]["id"]),
+                        host=host,
+                        branch=request.git_branch,
+                        request=_request_json(request),
+                        state=state.value,
+                        reason=None,
+                        push_id=push_id,
+                        source=source,
+                    )
+                    return record, True
+            cursor = conn.execute(
+                "INSERT INTO triggers (host, account_id, job_id, sha, branch, request, state,"
+                " push_id, source, attempts, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                (
+                    host,
+                    account_id,
+                    job_id,
+                    sha,
+                    request.git_branch,
+                    _request_json(request),
+                    state.value,
+                    push_id,
+                    source,
+                    now,
+                    now,
+                ),
+            )
+            assert cursor.lastrowid is not None
+            return self._trigger(self._must_get(conn, cursor.lastrowid)), True
+
+    def claim(self, trigger_id: int, owner: str | None = None) -> TriggerRecord | None:
+        """Take a trigger for sending; None when another process holds it or it is not due.
+
+        A PENDING trigger, or a SENDING one whose claim is stale (its owner died, or it has
+        held it longer than `stale_after`), becomes SENDING for `owner`. Only one caller can
+        win: the check and the update run in one IMMEDIATE transaction.
+        """
+        owner = owner or _default_owner()
+        with self._write() as conn:
+            row = conn.execute("SELECT * FROM triggers WHERE id = ?", (trigger_id,)).fetchone()
+            if row is None:
+                return None
+            state = row["state"]
+            if state == TriggerState.SENDING:
+                if not self._is_stale(row["claimed_by"], row["claimed_at"]):
+                    return None
+            elif state != TriggerState.PENDING:
+                return None
+            now = self._now()
+            return self._update_trigger(
+                conn,
+                trigger_id,
+                state=TriggerState.SENDING.value,
+                attempts=int(row["attempts"]) + 1,
+                first_attempt_at=row["first_attempt_at"] or now,
+                claimed_by=owner,
+                claimed_at=now,
+            )
+
+    def mark_triggered(
+        self, trigger_id: int, *, run_id: int, run_url: str | None, run_status: int
+    ) -> TriggerRecord:
+        """dbt Cloud accepted the trigger: record its run and release the claim."""
+        with self._write() as conn:
+            self._must_get(conn, trigger_id)
+            return self._update_trigger(
+                conn,
+                trigger_id,
+                state=TriggerState.TRIGGERED.value,
+                reason=None,
+                run_id=run_id,
+                run_url=run_url,
+                run_status=run_status,
+                claimed_by=None,
+                claimed_at=None,
+            )
+
+    def mark_pending(self, trigger_id: int, reason: str) -> TriggerRecord:
+        """A delivery failed: back to PENDING with the reason, so `retry` sends it later.
+
+        Only a SENDING or PENDING trigger moves; one whose run is already known (or whose
+        push failed) is returned unchanged, so a late failure never causes a second run.
+        """
+        with self._write() as conn:
+            row = self._must_get(conn, trigger_id)
+            if row["state"] not in (TriggerState.SENDING, TriggerState.PENDING):
+                return self._trigger(row)
+            return self._update_trigger(
+                conn,
+                trigger_id,
+                state=TriggerState.PENDING.value,
+                reason=reason,
+                claimed_by=None,
+                claimed_at=None,
+            )
+
+    def mark_finished(self, trigger_id: int, run_status: int) -> TriggerRecord:
+        """The run ended with `run_status`."""
+        with self._write() as conn:
+            self._must_get(conn, trigger_id)
+            return self._update_trigger(
+                conn,
+                trigger_id,
+                state=TriggerState.FINISHED.value,
+                run_status=run_status,
+                claimed_by=None,
+                claimed_at=None,
+            )
+
+    def update_run_status(self, trigger_id: int, run_status: int) -> TriggerRecord:
+        """A status seen while watching; a terminal one (10, 20, 30) finishes the trigger."""
+        with self._write() as conn:
+            row = self._must_get(conn, trigger_id)
+            if row["state"] == TriggerState.FINISHED:
+                return self._trigger(row)  # a finished run never changes again
+            if run_status in TERMINAL_RUN_STATUSES:
+                return self._update_trigger(
+                    conn,
+                    trigger_id,
+                    state=TriggerState.FINISHED.value,
+                    run_status=run_status,
+                    claimed_by=None,
+                    claimed_at=None,
+                )
+            return self._update_trigger(conn, trigger_id, run_status=run_status)
+
+    # ------------------------------------------------------------------ queries
+
+    def deliverable(self) -> list[TriggerRecord]:
+        """PENDING triggers and SENDING ones with a stale claim, oldest first."""
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT * FROM triggers WHERE state IN (?, ?) ORDER BY created_at, id",
+                (TriggerState.PENDING.value, TriggerState.SENDING.value),
+            ).fetchall()
+        return [
+            self._trigger(row)
+            for row in rows
+            if row["state"] == TriggerState.PENDING
+            or self._is_stale(row["claimed_by"], row["claimed_at"])
+        ]
+
+    def find(self, account_id: int, job_id: int, sha: str) -> TriggerRecord | None:
+        """The newest trigger for this (account, job, sha), whatever its state."""
+        found = self._select_triggers(
+            "WHERE account_id = ? AND job_id = ? AND sha = ? ORDER BY id DESC LIMIT 1",
+            (account_id, job_id, sha),
+        )
+        return found[0] if found else None
+
+    def get(self, trigger_id: int) -> TriggerRecord | None:
+        found = self._select_triggers("WHERE id = ?", (trigger_id,))
+        return found[0] if found else None
+
+    def history(self, limit: int = 50) -> list[TriggerRecord]:
+        """The latest triggers, newest first."""
+        return self._select_triggers("ORDER BY id DESC LIMIT ?", (limit,))
+
+
+def common_dir(repo: pygit2.Repository) -> Path:
+    """The git common dir: `.git` of the main worktree, shared by every linked worktree.
+
+    pygit2 gives a linked worktree's own folder (`.git/worktrees/<name>/`); like
+    `git rev-parse --git-common-dir`, follow the `commondir` file found there.
+    """
+    git_dir = Path(repo.path)
+    pointer = git_dir / "commondir"
+    try:
+        target = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return git_dir.resolve()
+    except OSError as exc:
+        raise LedgerError(f"cannot read {pointer} ({exc.strerror or exc})") from None
+    return (git_dir / target).resolve() if target else git_dir.resolve()

@@ -1,0 +1,1317 @@
+"""A local dbt Cloud simulator: the Admin API endpoints this package uses, over real HTTP.
+
+The demo and the whole test suite talk to it exactly as they talk to dbt Cloud, so it copies
+the real wire format (envelopes, trailing slashes, space-separated run timestamps, 14-digit
+ids) and the real failure modes (401/403/404/405, 5xx, 429, HTML pages, dropped connections).
+Runs progress lazily from a clock on every read: no background threads, and tests can drive
+time with `set_clock`. Standard library only, so it runs wherever the package runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import struct
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+QUEUED, STARTING, RUNNING, SUCCESS, ERROR, CANCELLED = 1, 2, 3, 10, 20, 30
+STATUS_NAMES = {
+    1: "Queued",
+    2: "Starting",
+    3: "Running",
+    10: "Success",
+    20: "Error",
+    30: "Cancelled",
+}
+TERMINAL = frozenset({SUCCESS, ERROR, CANCELLED})
+FIRST_RUN_ID = 70403103900001  # 14 digits like cell-based accounts: no client may assume 32 bits
+_FIRST_TRIGGER_ID = 70403104900001
+_FIRST_STEP_ID = 70403105900001
+_OUTCOMES = {"success": SUCCESS, "error": ERROR, "cancelled": CANCELLED}
+_JOB_TYPES = frozenset({"ci", "scheduled", "other", "merge", "exposure_sync", "adaptive", "hybrid"})
+_ALL = frozenset({"read", "run", "cancel", "projects"})
+_GRANTS = {
+    "account_admin": _ALL,
+    "job_admin": _ALL,
+    "job_runner": frozenset({"read", "run", "cancel"}),  # Projects: no access
+    "job_viewer": frozenset({"read", "projects"}),
+}
+_DENIED = {
+    "run": "You do not have permission to run jobs."
+    " Job Runner or Job Admin permission is required.",
+    "cancel": "You do not have permission to cancel runs."
+    " Job Runner or Job Admin permission is required.",
+    "projects": "You do not have permission to view projects."
+    " Job Viewer, Job Admin or Account Admin permission is required.",
+}
+_FAULT_OPTIONS = {"429": {"retry_after"}, "slow": {"delay"}}
+_FAULT_KINDS = frozenset(
+    {"500", "502_html", "503", "429", "slow", "drop_after_create", "404", "malformed_json", "reset"}
+)
+_INVALID = "The request was invalid. Please double check the provided data and try again."
+_BAD_GATEWAY = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+_STR_OVERRIDES = (
+    "git_sha",
+    "git_branch",
+    "schema_override",
+    "dbt_version_override",
+    "target_name_override",
+)
+_INT_OVERRIDES = (
+    "azure_pull_request_id",
+    "github_pull_request_id",
+    "gitlab_merge_request_id",
+    "non_native_pull_request_id",
+    "threads_override",
+    "timeout_seconds_override",
+)
+_OVERRIDES = (*_STR_OVERRIDES, *_INT_OVERRIDES, "generate_docs_override", "steps_override")
+# Fields whose values never vary in this simulation, written as they appear on the wire.
+_RUN_FIXED = (
+    '{"dbt_version": "versionless", "owner_thread_id": null, "deferring_run_id": null,'
+    ' "has_docs_generated": false, "has_sources_generated": false, "blocked_by": [],'
+    ' "last_checked_at": null, "last_heartbeat_at": null, "should_start_at": null,'
+    ' "trigger": null, "job": null, "environment": null, "retrying_run_id": null,'
+    ' "used_repo_cache": null}'
+)
+_JOB_FIXED = (
+    '{"generate_docs": false, "run_generate_sources": false, "run_compare_changes": false,'
+    ' "description": "", "dbt_version": null, "raw_dbt_version": null, "state": 1,'
+    ' "run_failure_count": 0, "deferring_job_definition_id": null,'
+    ' "deferring_environment_id": null, "lifecycle_webhooks": false,'
+    ' "lifecycle_webhooks_url": null, "settings": {"threads": 4, "target_name": "default"},'
+    ' "schedule": {"cron": "0 6 * * *", "date": {"type": "every_day"},'
+    ' "time": {"type": "at_exact_hours", "hours": [6]}}, "is_deferrable": false,'
+    ' "triggers_on_draft_pr": false, "job_completion_trigger_condition": null,'
+    ' "generate_sources": false, "cron_humanized": "At 06:00 AM", "next_run": null,'
+    ' "next_run_humanized": null}'
+)
+_PROJECT_FIXED = (
+    '{"description": "", "connection_id": null, "repository_id": null,'
+    ' "semantic_layer_config_id": null, "skipped_setup": false, "state": 1,'
+    ' "dbt_project_subdirectory": null, "docs_job_id": null, "freshness_job_id": null, "type": 0}'
+)
+# The jaffle_shop graph every simulated run builds: (model, materialization, key), in build order
+_MODELS = (
+    ("stg_customers", "view", "customer_id"),
+    ("stg_orders", "view", "order_id"),
+    ("stg_payments", "view", "payment_id"),
+    ("customers", "table", "customer_id"),
+    ("orders", "table", "order_id"),
+)
+_PARENTS = {
+    "customers": ("stg_customers", "stg_orders", "stg_payments"),
+    "orders": ("stg_orders", "stg_payments"),
+}
+_FAILING_MODEL = "orders"
+_NODES = tuple(
+    node
+    for model, kind, key in _MODELS
+    for node in (
+        (kind, model),
+        ("test", f"unique_{model}_{key}"),
+        ("test", f"not_null_{model}_{key}"),
+    )
+)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SandboxRun:
+    """What a test may assert about a run, with its status as of the moment of reading."""
+
+    id: int
+    job_id: int
+    project_id: int
+    cause: str
+    git_sha: str | None
+    git_branch: str | None
+    steps_override: tuple[str, ...] | None
+    schema_override: str | None
+    status: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SandboxRequest:
+    """One request as received, so tests can assert what a client really sent."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: object | None
+    authorization_ok: bool
+
+
+@dataclass(frozen=True)
+class _Project:
+    id: int
+    name: str
+    created_s: float  # simulated seconds since the sandbox's epoch, like every *_s below
+
+
+@dataclass(frozen=True)
+class _Job:
+    id: int
+    project_id: int
+    name: str
+    outcome: str
+    queued_s: float
+    starting_s: float
+    running_s: float
+    environment_id: int
+    job_type: str
+    active: bool
+    execute_steps: tuple[str, ...]
+    created_s: float
+
+
+@dataclass(frozen=True)
+class _Trigger:
+    cause: str
+    cause_category: str = "api"
+    git_sha: str | None = None
+    git_branch: str | None = None
+    schema_override: str | None = None
+    steps_override: tuple[str, ...] | None = None
+    other_overrides: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A run keeps a snapshot of its job, so editing the job later never rewrites history."""
+
+    id: int
+    trigger_id: int
+    job: _Job
+    trigger: _Trigger
+    created_s: float
+    cancelled_s: float | None = None
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        commands = self.trigger.steps_override or self.job.execute_steps
+        fixed = ("Clone Git Repository", "Create Profile from Connection Snowflake")
+        return (*fixed, *(f"Invoke dbt with `{c}`" for c in ("dbt deps", *commands)))
+
+
+@dataclass(frozen=True)
+class _Progress:
+    """Where a run stands at one instant."""
+
+    status: int
+    dequeued_s: float | None
+    started_s: float | None
+    finished_s: float | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class _Fault:
+    kind: str
+    method: str
+    pattern: re.Pattern[str]
+    times: int
+    options: tuple[tuple[str, float], ...]
+
+    def option(self, name: str, default: float) -> float:
+        return dict(self.options).get(name, default)
+
+
+@dataclass(frozen=True)
+class _Incoming:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    authorization: str | None
+    content_type: str
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What an endpoint needs: the id in the path, the artifact path, the query and body."""
+
+    key: int
+    rest: str
+    query: dict[str, list[str]]
+    body: object | None
+    body_error: _ApiError | None
+
+
+@dataclass(frozen=True)
+class _Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class _ApiError(Exception):
+    """Ends a request early with exactly the payload dbt Cloud sends for that case."""
+
+    def __init__(self, status: int, payload: object) -> None:
+        super().__init__(status)
+        self.status = status
+        self.payload = payload
+
+    @classmethod
+    def envelope(
+        cls, status: int, message: str, data: object = None, developer: str | None = ""
+    ) -> _ApiError:
+        return cls(status, {"status": _status_block(status, message, developer), "data": data})
+
+    @classmethod
+    def invalid(cls, errors: dict[str, list[str]]) -> _ApiError:
+        return cls.envelope(400, _INVALID, errors)
+
+    @classmethod
+    def detail(cls, status: int, text: str) -> _ApiError:
+        """Django REST framework's own answers, outside the envelope."""
+        return cls(status, {"detail": text})
+
+    def response(self, headers: tuple[tuple[str, str], ...] = ()) -> _Response:
+        return _Response(self.status, json.dumps(self.payload).encode(), headers=headers)
+
+
+def _status_block(code: int, message: str, developer: str | None = "") -> dict[str, object]:
+    return {
+        "code": code,
+        "is_success": code < 400,
+        "user_message": message,
+        "developer_message": developer,
+    }
+
+
+def _ok(data: object, extra: object = None) -> _Response:
+    payload: dict[str, object] = {"status": _status_block(200, "Success!"), "data": data}
+    if extra is not None:
+        payload["extra"] = extra
+    return _ApiError(200, payload).response()
+
+
+def _hms(seconds: float) -> str:
+    """dbt Cloud's "HH:MM:SS", where hours go past 24."""
+    total = max(0, int(seconds))
+    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def _humanize(seconds: float) -> str:
+    """'56 minutes, 48 seconds' or '1 day': the largest unit and the next one if non-zero."""
+    total = max(0, int(seconds))
+    values = (total // 86400, total % 86400 // 3600, total % 3600 // 60, total % 60)
+    names = ("day", "hour", "minute", "second")
+    first = next((i for i, value in enumerate(values) if value), None)
+    if first is None:
+        return "0 minutes"
+    parts = [(values[i], names[i]) for i in (first, first + 1) if i < 4 and values[i]]
+    return ", ".join(f"{value} {name}{'' if value == 1 else 's'}" for value, name in parts)
+
+
+def _list_param(query: dict[str, list[str]], name: str) -> list[str]:
+    """Every list encoding clients send: JSON array, Python-list-like, comma list, repeats."""
+    items: list[str] = []
+    for raw in query.get(name, []):
+        text = raw.strip()
+        if text.startswith("["):
+            text = text[1:-1] if text.endswith("]") else text[1:]
+        items += [part.strip().strip("'\"").strip() for part in text.split(",")]
+    return [item for item in items if item]
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int | None = None) -> int | None:
+    values = query.get(name)
+    if not values or not values[-1].strip():
+        return default
+    try:
+        return int(values[-1])
+    except ValueError:
+        raise _ApiError.invalid({name: ["A valid integer is required."]}) from None
+
+
+def _ordering(query: dict[str, list[str]], allowed: Iterable[str]) -> str:
+    order_by = (query.get("order_by") or ["id"])[-1].strip() or "id"
+    if order_by.lstrip("-") not in allowed:
+        raise _ApiError.invalid({"order_by": ["Invalid ordering field."]})
+    return order_by
+
+
+def _page(
+    items: list[T], query: dict[str, list[str]], filters: dict[str, object], order_by: str
+) -> tuple[list[T], dict[str, object]]:
+    """One page by limit/offset: at most 100 items, as dbt Cloud enforces since 2023."""
+    limit = _int_param(query, "limit", 100) or 0
+    offset = _int_param(query, "offset", 0) or 0
+    if not 1 <= limit <= 100:
+        bound = "less than or equal to 100" if limit > 100 else "greater than or equal to 1"
+        raise _ApiError.invalid({"limit": [f"Ensure this value is {bound}."]})
+    if offset < 0:
+        raise _ApiError.invalid({"offset": ["Ensure this value is greater than or equal to 0."]})
+    chosen = items[offset : offset + limit]
+    return chosen, {
+        "filters": {"limit": limit, "offset": offset, **filters},
+        "order_by": order_by,
+        "pagination": {"count": len(chosen), "total_count": len(items)},
+    }
+
+
+def _decode_body(incoming: _Incoming) -> object | None:
+    if not incoming.raw.strip():
+        return None
+    text = incoming.raw.decode("utf-8", errors="replace")
+    media = incoming.content_type.split(";")[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        form = parse_qs(text, keep_blank_values=True)
+        return {k: (v if k == "steps_override" else v[-1]) for k, v in form.items()}
+    if media == "multipart/form-data":
+        raise _ApiError.detail(415, f'Unsupported media type "{media}" in request.')
+    try:
+        body: object = json.loads(text)
+    except ValueError as exc:
+        raise _ApiError.detail(400, f"JSON parse error - {exc}") from None
+    return body
+
+
+def _parse_trigger(body: object) -> _Trigger:
+    """Validate a trigger body field by field, with the serializer's messages."""
+    body = {} if body is None else body
+    if not isinstance(body, dict):
+        message = f"Invalid data. Expected a dictionary, but got {type(body).__name__}."
+        raise _ApiError.invalid({"non_field_errors": [message]})
+    errors: dict[str, list[str]] = {}
+    values: dict[str, object] = {}
+    cause = body.get("cause")
+    if cause is None:
+        errors["cause"] = ["This field is required."]
+    elif not isinstance(cause, str):
+        errors["cause"] = ["Not a valid string."]
+    elif not cause.strip():
+        errors["cause"] = ["This field may not be blank."]
+    elif len(cause) > 255:  # not in the spec, but real triggers fail beyond it
+        errors["cause"] = ["Ensure this field has no more than 255 characters."]
+    for name in _OVERRIDES:
+        value = body.get(name)
+        if value is None:
+            continue
+        if name in _STR_OVERRIDES and (not isinstance(value, str) or not value.strip()):
+            errors[name] = ["This field may not be blank."]
+        elif name in _INT_OVERRIDES and (
+            isinstance(value, bool) or not re.fullmatch(r"-?\d+", str(value).strip())
+        ):
+            errors[name] = ["A valid integer is required."]
+        elif name == "generate_docs_override" and str(value).lower() not in ("true", "false"):
+            errors[name] = ["Must be a valid boolean."]
+        elif name == "steps_override" and not isinstance(value, list):
+            errors[name] = [f'Expected a list of items but got type "{type(value).__name__}".']
+        elif name == "steps_override" and not value:
+            errors[name] = ["This list may not be empty."]
+        elif name == "steps_override" and not all(isinstance(s, str) and s.strip() for s in value):
+            errors[name] = ["This field may not be blank."]
+        elif name in _INT_OVERRIDES:
+            values[name] = int(value)
+        elif name == "generate_docs_override":
+            values[name] = str(value).lower() == "true"
+        else:
+            values[name] = tuple(s.strip() for s in value) if name == "steps_override" else value
+    if errors or not isinstance(cause, str):
+        raise _ApiError.invalid(errors)
+    steps = values.pop("steps_override", None)
+    text = {k: v for k, v in values.items() if isinstance(v, str)}
+    return _Trigger(
+        cause=cause,
+        git_sha=text.get("git_sha"),
+        git_branch=text.get("git_branch"),
+        schema_override=text.get("schema_override"),
+        steps_override=steps if isinstance(steps, tuple) else None,
+        other_overrides=tuple(values.items()),
+    )
+
+
+def _progress(run: _Run, now_s: float) -> _Progress:
+    """Queued, Starting, Running, then the job's outcome; a user's cancel cuts it short."""
+    job = run.job
+    dequeued = run.created_s + job.queued_s
+    started = dequeued + job.starting_s
+    finished = started + job.running_s
+    cut = run.cancelled_s
+    if cut is not None and cut < finished:
+        was_dequeued, was_started = (dequeued if cut >= dequeued else None), cut >= started
+        return _Progress(
+            CANCELLED, was_dequeued, started if was_started else None, cut, "Cancelled by user."
+        )
+    if now_s >= finished:
+        message = None
+        if job.outcome == "error":
+            message = f"Database Error in model {_FAILING_MODEL} (models/{_FAILING_MODEL}.sql)"
+        elif job.outcome == "cancelled":
+            message = (
+                f"This run timed out after running for {_humanize(job.running_s)}, which"
+                f" exceeded the configured timeout of {round(job.running_s)} seconds."
+            )
+        return _Progress(_OUTCOMES[job.outcome], dequeued, started, finished, message)
+    if now_s >= started:
+        return _Progress(RUNNING, dequeued, started, None, None)
+    if now_s >= dequeued:
+        return _Progress(STARTING, dequeued, None, None, None)
+    return _Progress(QUEUED, None, None, None, None)
+
+
+def _updated(run: _Run, p: _Progress) -> float:
+    return max(s for s in (run.created_s, p.dequeued_s, p.started_s, p.finished_s) if s is not None)
+
+
+def _dbt_logs(command: str, project: str, failing: bool) -> list[str]:
+    """Console output of one dbt invocation; a failing one ends with a database error."""
+    lines = [
+        f"Running with dbt=1.9.1 ({command})",
+        "Registered adapter: snowflake=1.9.0",
+        "Found 5 models, 3 seeds, 10 data tests, 3 sources, 612 macros",
+        "",
+        "Concurrency: 4 threads (target='default')",
+        "",
+    ]
+    total, failed, passed, skipped = len(_NODES), False, 0, 0
+    for n, (kind, name) in enumerate(_NODES, 1):
+        what = f"test {name}" if kind == "test" else f"sql {kind} model analytics.{name}"
+        if failed:
+            skipped += 1
+            lines.append(f"{n} of {total} SKIP relation analytics.{name} .......... [SKIP]")
+            continue
+        lines.append(f"{n} of {total} START {what} .......... [RUN]")
+        if failing and name == _FAILING_MODEL:
+            failed = True
+            lines.append(f"{n} of {total} ERROR creating {what} .......... [ERROR in 1.02s]")
+            continue
+        passed += 1
+        done = "PASS" if kind == "test" else "CREATE VIEW" if kind == "view" else "SUCCESS 1"
+        verb = f"PASS {name}" if kind == "test" else f"OK created {what}"
+        lines.append(f"{n} of {total} {verb} .......... [{done} in 0.84s]")
+    lines += ["", "Finished running 3 view models, 10 data tests, 2 table models in 9.84s.", ""]
+    if failed:
+        lines += [
+            "Completed with 1 error, 0 partial successes, and 0 warnings:",
+            "",
+            f"  Database Error in model {_FAILING_MODEL} (models/{_FAILING_MODEL}.sql)",
+            "  000904 (42000): SQL compilation error: error line 14 at position 8",
+            "  invalid identifier 'PAYMENTS.AMOUNT_USD'",
+            f"  compiled code at target/run/{project}/models/{_FAILING_MODEL}.sql",
+            "",
+        ]
+    else:
+        lines += ["Completed successfully", ""]
+    return [*lines, f"Done. PASS={passed} WARN=0 ERROR={int(failed)} SKIP={skipped} TOTAL={total}"]
+
+
+def _artifact(name: str, project: str, metadata: dict[str, object]) -> dict[str, object]:
+    """A small but plausible manifest.json or run_results.json for the job's project."""
+    uid = {
+        node: f"{'test' if kind == 'test' else 'model'}.{project}.{node}" for kind, node in _NODES
+    }
+    if name == "run_results.json":
+        results: list[dict[str, object]] = [
+            {
+                "status": "pass" if kind == "test" else "success",
+                "unique_id": uid[node],
+                "execution_time": 0.84,
+                "thread_id": "Thread-1",
+                "timing": [],
+                "failures": 0,
+                "message": "PASS" if kind == "test" else "SUCCESS 1",
+            }
+            for kind, node in _NODES
+        ]
+        return {"metadata": metadata, "results": results, "elapsed_time": 9.84, "args": {}}
+    parents = {uid[m]: [uid[p] for p in _PARENTS.get(m, ())] for m, _, _ in _MODELS}
+    nodes = {
+        uid[m]: {
+            "unique_id": uid[m],
+            "name": m,
+            "resource_type": "model",
+            "package_name": project,
+            "path": f"{m}.sql",
+            "original_file_path": f"models/{m}.sql",
+            "fqn": [project, m],
+            "config": {"enabled": True, "materialized": kind},
+            "depends_on": {"macros": [], "nodes": parents[uid[m]]},
+            "database": "ANALYTICS",
+            "schema": "DBT_CLOUD",
+            "alias": m,
+            "language": "sql",
+        }
+        for m, kind, _ in _MODELS
+    }
+    children = {node: [c for c, ps in parents.items() if node in ps] for node in parents}
+    return {
+        "metadata": {**metadata, "project_name": project, "adapter_type": "snowflake"},
+        "nodes": nodes,
+        "sources": {},
+        "macros": {},
+        "exposures": {},
+        "metrics": {},
+        "parent_map": parents,
+        "child_map": children,
+    }
+
+
+class Sandbox:
+    """A fake dbt Cloud account over HTTP: `start()` it and point a client at `url`."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "sandbox-token",
+        account_id: int = 12345,
+        bind: str = "127.0.0.1",
+        port: int = 0,
+        time_scale: float = 1.0,
+        seed: bool = True,
+    ) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be positive")
+        self._token, self._account_id, self._time_scale = token, account_id, time_scale
+        self._bind, self._port = bind, port
+        self._lock = threading.RLock()
+        self._clock: Callable[[], float] = time.monotonic
+        self._epoch_clock, self._epoch = self._clock(), datetime.now(UTC)
+        self._tokens: dict[str, str] = {token: "account_admin"}
+        self._projects: dict[int, _Project] = {}
+        self._jobs: dict[int, _Job] = {}
+        self._runs: dict[int, _Run] = {}
+        self._faults: list[_Fault] = []
+        self._requests: list[SandboxRequest] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        if seed:
+            self.add_project(67890, "jaffle_shop")
+            self.add_job(11111, project_id=67890, name="DataChonk CI")
+            self.add_job(22222, project_id=67890, name="Production daily", job_type="scheduled")
+            self.add_job(33333, project_id=67890, name="Nightly (fails)", outcome="error")
+            self.add_job(44444, project_id=67890, name="Long running", running_s=600)
+            self.add_project(67891, "marketing")
+            self.add_job(55555, project_id=67891, name="Marketing build")
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @property
+    def url(self) -> str:
+        if not self._port:
+            raise RuntimeError("the sandbox has no port yet: call start() first")
+        host = "127.0.0.1" if self._bind in ("", "0.0.0.0") else self._bind
+        return f"http://{host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def account_id(self) -> int:
+        return self._account_id
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    def start(self) -> Sandbox:
+        """Serve in a daemon thread; a restart reuses the first port, as a real host would."""
+        if self._server is not None:
+            return self
+        server = _Server((self._bind, self._port), self)
+        self._server, self._port = server, int(server.server_address[1])
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Go down: new connections are refused and open keep-alive connections are cut."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            with contextlib.suppress(OSError):  # wakes the serving loop now, not at its next poll
+                server.socket.shutdown(socket.SHUT_RDWR)
+            server.shutdown()
+            server.server_close()
+            server.cut_connections()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- state for tests
+
+    def add_project(self, project_id: int, name: str) -> None:
+        with self._lock:
+            self._projects[project_id] = _Project(project_id, name, self._sim_now())
+
+    def add_job(
+        self,
+        job_id: int,
+        *,
+        project_id: int,
+        name: str,
+        outcome: str = "success",
+        queued_s: float = 1.0,
+        starting_s: float = 1.0,
+        running_s: float = 3.0,
+        environment_id: int = 1,
+        job_type: str = "other",
+        active: bool = True,
+        execute_steps: tuple[str, ...] = ("dbt build",),
+    ) -> None:
+        if outcome not in _OUTCOMES or job_type not in _JOB_TYPES:
+            raise ValueError(f"bad outcome {outcome!r} or job_type {job_type!r}")
+        if min(queued_s, starting_s, running_s) < 0 or not execute_steps:
+            raise ValueError("durations must be >= 0 and execute_steps must not be empty")
+        with self._lock:
+            if project_id not in self._projects:
+                raise ValueError(f"no project {project_id}: add_project() it first")
+            self._jobs[job_id] = _Job(
+                job_id,
+                project_id,
+                name,
+                outcome,
+                queued_s,
+                starting_s,
+                running_s,
+                environment_id,
+                job_type,
+                active,
+                tuple(execute_steps),
+                self._sim_now(),
+            )
+
+    def set_tokens(self, tokens: Mapping[str, str]) -> None:
+        unknown = set(tokens.values()) - set(_GRANTS)
+        if unknown:
+            raise ValueError(f"unknown permission sets {sorted(unknown)}; use {sorted(_GRANTS)}")
+        with self._lock:
+            self._tokens = dict(tokens)
+
+    def fail(
+        self, kind: str, *, method: str = "*", path: str = ".*", times: int = 1, **options: float
+    ) -> None:
+        """Give the next `times` requests whose method matches and whose path `re.search`es
+        `path` the fault `kind`; later requests are answered normally again."""
+        if kind not in _FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; use one of {sorted(_FAULT_KINDS)}")
+        unknown = set(options) - _FAULT_OPTIONS.get(kind, set())
+        if unknown or times < 1:
+            raise ValueError(f"fault {kind!r}: bad options {sorted(unknown)} or times {times}")
+        fault = _Fault(kind, method.upper(), re.compile(path), times, tuple(options.items()))
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def runs(self) -> list[SandboxRun]:
+        with self._lock:
+            now = self._sim_now()
+            return [
+                SandboxRun(
+                    id=run.id,
+                    job_id=run.job.id,
+                    project_id=run.job.project_id,
+                    cause=run.trigger.cause,
+                    git_sha=run.trigger.git_sha,
+                    git_branch=run.trigger.git_branch,
+                    steps_override=run.trigger.steps_override,
+                    schema_override=run.trigger.schema_override,
+                    status=_progress(run, now).status,
+                    created_at=self._at(run.created_s),
+                )
+                for run in self._runs.values()
+            ]
+
+    @property
+    def requests(self) -> list[SandboxRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def run_status(self, run_id: int) -> int:
+        with self._lock:
+            return _progress(self._runs[run_id], self._sim_now()).status
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """Swap the monotonic clock without a jump: simulated time goes on from here."""
+        with self._lock:
+            now = self._sim_now()
+            self._clock = clock
+            self._epoch_clock = clock() - now / self._time_scale
+
+    # ---------------------------------------------------------------- request handling
+
+    def _sim_now(self) -> float:
+        return (self._clock() - self._epoch_clock) * self._time_scale
+
+    def _at(self, sim_s: float) -> datetime:
+        return self._epoch + timedelta(seconds=sim_s)
+
+    def _stamp(self, sim_s: float | None) -> str | None:
+        """Run timestamps are space-separated in dbt Cloud (job timestamps use a `T`)."""
+        return None if sim_s is None else f"{self._at(sim_s):%Y-%m-%d %H:%M:%S.%f}+00:00"
+
+    def _take_fault(self, method: str, path: str) -> _Fault | None:
+        with self._lock:
+            for i, fault in enumerate(self._faults):
+                if fault.method in ("*", method) and fault.pattern.search(path):
+                    if fault.times > 1:
+                        self._faults[i] = replace(fault, times=fault.times - 1)
+                    else:
+                        del self._faults[i]
+                    return fault
+        return None
+
+    def _record(self, incoming: _Incoming, body: object | None) -> None:
+        with self._lock:
+            token = _token_of(incoming.authorization)
+            ok = token is not None and token in self._tokens
+            self._requests.append(
+                SandboxRequest(incoming.method, incoming.path, incoming.query, body, ok)
+            )
+
+    def _respond(self, incoming: _Incoming, fault: _Fault | None) -> _Response:
+        body_error: _ApiError | None = None
+        try:
+            body = _decode_body(incoming)
+        except _ApiError as err:
+            body, body_error = incoming.raw.decode("utf-8", errors="replace"), err
+        self._record(incoming, body)
+        kind = fault.kind if fault is not None else ""
+        if fault is not None and kind in ("500", "502_html", "503", "429", "404"):
+            return _fault_response(fault)
+        try:
+            with self._lock:
+                response = self._route(incoming, body, body_error)
+        except _ApiError as err:
+            response = err.response()
+        if kind == "malformed_json":  # the request took effect; its answer arrives truncated
+            response = replace(response, status=200, body=response.body[: len(response.body) // 2])
+        return response
+
+    def _route(
+        self, incoming: _Incoming, body: object | None, body_error: _ApiError | None
+    ) -> _Response:
+        """Django's order: resolve the URL, authenticate, check the method, then permissions."""
+        for route in _ROUTES:
+            match = route.pattern.fullmatch(incoming.path)
+            if match:
+                break
+        else:
+            if _RUN_WITHOUT_SLASH.fullmatch(incoming.path):
+                # the POST is redirected to .../run/ as a GET, which that view refuses
+                raise _ApiError.detail(405, 'Method "GET" not allowed.')
+            raise _ApiError.detail(404, "Not found.")
+        permission = self._tokens.get(_token_of(incoming.authorization) or "")
+        if permission is None:
+            raise _ApiError.envelope(401, "Invalid token.", developer=None)
+        if incoming.method != route.method:
+            raise _ApiError.detail(405, f'Method "{incoming.method}" not allowed.')
+        if int(match["account"]) != self._account_id:
+            raise _ApiError.envelope(404, "Account not found.")
+        if route.grant not in _GRANTS[permission]:
+            raise _ApiError.envelope(403, _DENIED[route.grant])
+        key, rest = match.groupdict().get("key"), match.groupdict().get("rest")
+        call = _Call(int(key or 0), rest or "", incoming.query, body, body_error)
+        return route.endpoint(self, call)
+
+    def _job(self, job_id: int) -> _Job:
+        if job_id not in self._jobs:
+            raise _ApiError.envelope(404, "Job not found.")
+        return self._jobs[job_id]
+
+    def _run(self, run_id: int) -> _Run:
+        if run_id not in self._runs:
+            raise _ApiError.envelope(404, "Run not found.")
+        return self._runs[run_id]
+
+    def _create_run(self, job: _Job, trigger: _Trigger) -> _Response:
+        if not job.active:
+            raise _ApiError.envelope(400, "This job is deactivated and cannot be run.")
+        n = len(self._runs)
+        run = _Run(FIRST_RUN_ID + n, _FIRST_TRIGGER_ID + n, job, trigger, self._sim_now())
+        self._runs[run.id] = run
+        return _ok(self._run_json(run, {"trigger", "job"}))
+
+    # ---------------------------------------------------------------- endpoints
+
+    def _trigger(self, call: _Call) -> _Response:
+        job = self._job(call.key)
+        if call.body_error is not None:
+            raise call.body_error
+        return self._create_run(job, _parse_trigger(call.body))
+
+    def _rerun(self, call: _Call) -> _Response:
+        """Retry from failure when the job's latest run errored, else a plain new run."""
+        job = self._job(call.key)
+        runs = [run for run in self._runs.values() if run.job.id == job.id]
+        if runs and _progress(runs[-1], self._sim_now()).status == ERROR:
+            cause = f"Rerun from failure of run {runs[-1].id}"
+            trigger = replace(runs[-1].trigger, cause=cause, cause_category="rerun")
+        else:
+            trigger = _Trigger(cause="Triggered via rerun API")
+        return self._create_run(job, trigger)
+
+    def _get_run(self, call: _Call) -> _Response:
+        wanted = set(_list_param(call.query, "include_related"))
+        include = wanted & {"trigger", "job", "run_steps", "environment"}
+        return _ok(self._run_json(self._run(call.key), include))
+
+    def _cancel(self, call: _Call) -> _Response:
+        run, now = self._run(call.key), self._sim_now()
+        if _progress(run, now).status not in TERMINAL:
+            run = self._runs[run.id] = replace(run, cancelled_s=now)
+        return _ok(self._run_json(run, set()))
+
+    def _list_runs(self, call: _Call) -> _Response:
+        query, now = call.query, self._sim_now()
+        rows = [_RunRow(run, _progress(run, now)) for run in self._runs.values()]
+        filters: dict[str, object] = {"state": "all", "account_id": self._account_id}
+        for name in ("job_definition_id", "project_id", "status"):
+            wanted = _int_param(query, name)
+            if wanted is not None:
+                rows = [row for row in rows if row.value(name) == wanted]
+                filters[name] = wanted
+        if query.get("status__in"):
+            try:
+                statuses = [int(s) for s in _list_param(query, "status__in")]
+            except ValueError:
+                raise _ApiError.invalid({"status__in": ["Enter a number."]}) from None
+            rows = [row for row in rows if row.progress.status in statuses]
+            filters["status__in"] = statuses
+        order_by = _ordering(query, ("id", "created_at", "updated_at", "finished_at", "status"))
+        rows.sort(key=lambda row: row.sort_key(order_by), reverse=order_by.startswith("-"))
+        page, extra = _page(rows, query, filters, order_by)
+        include = {"trigger", "job", "environment"} & set(_list_param(query, "include_related"))
+        return _ok([self._run_json(row.run, include) for row in page], extra)
+
+    def _list_jobs(self, call: _Call) -> _Response:
+        jobs = list(self._jobs.values())
+        filters: dict[str, object] = {"state": "active", "account_id": self._account_id}
+        for name in ("project_id", "environment_id"):
+            wanted = _int_param(call.query, name)
+            if wanted is not None:
+                jobs = [job for job in jobs if getattr(job, name) == wanted]
+                filters[name] = wanted
+        order_by = _ordering(call.query, ("id", "name", "created_at"))
+        field = {"created_at": "created_s"}.get(order_by.lstrip("-"), order_by.lstrip("-"))
+        jobs.sort(key=lambda job: (getattr(job, field), job.id), reverse=order_by.startswith("-"))
+        page, extra = _page(jobs, call.query, filters, order_by)
+        return _ok([self._job_json(job) for job in page], extra)
+
+    def _get_job(self, call: _Call) -> _Response:
+        return _ok(self._job_json(self._job(call.key)))
+
+    def _list_projects(self, call: _Call) -> _Response:
+        needle = (call.query.get("name__icontains") or [""])[-1].lower()
+        projects = [p for p in self._projects.values() if needle in p.name.lower()]
+        order_by = _ordering(call.query, ("id", "name"))
+        field = order_by.lstrip("-")
+        projects.sort(key=lambda p: (getattr(p, field), p.id), reverse=order_by.startswith("-"))
+        page, extra = _page(projects, call.query, {"account_id": self._account_id}, order_by)
+        return _ok([self._project_json(project) for project in page], extra)
+
+    def _list_artifacts(self, call: _Call) -> _Response:
+        run = self._run(call.key)
+        succeeded = _progress(run, self._sim_now()).status == SUCCESS
+        return _ok(["manifest.json", "run_results.json"] if succeeded else [])
+
+    def _get_artifact(self, call: _Call) -> _Response:
+        """The raw file, no envelope; only a successful run has saved its artifacts."""
+        run = self._run(call.key)
+        p = _progress(run, self._sim_now())
+        if p.status != SUCCESS or call.rest not in ("manifest.json", "run_results.json"):
+            raise _ApiError.envelope(404, f"Artifact {call.rest} not found for run {run.id}.")
+        kind = "manifest/v12" if call.rest == "manifest.json" else "run-results/v6"
+        metadata: dict[str, object] = {
+            "dbt_schema_version": f"https://schemas.getdbt.com/dbt/{kind}.json",
+            "dbt_version": "1.9.1",
+            "generated_at": f"{self._at(p.finished_s or 0):%Y-%m-%dT%H:%M:%S.%f}Z",
+            "invocation_id": str(uuid.UUID(int=run.id)),
+            "env": {
+                "DBT_CLOUD_PROJECT_ID": str(run.job.project_id),
+                "DBT_CLOUD_JOB_ID": str(run.job.id),
+                "DBT_CLOUD_RUN_ID": str(run.id),
+                "DBT_CLOUD_RUN_REASON": run.trigger.cause,
+                "DBT_CLOUD_RUN_REASON_CATEGORY": run.trigger.cause_category,
+            },
+        }
+        body = _artifact(call.rest, self._project_slug(run), metadata)
+        return _ApiError(200, body).response()
+
+    # ---------------------------------------------------------------- JSON shapes
+
+    def _project_slug(self, run: _Run) -> str:
+        return re.sub(r"\W+", "_", self._projects[run.job.project_id].name.lower()).strip("_")
+
+    def _run_json(self, run: _Run, include: set[str]) -> dict[str, object]:
+        now = self._sim_now()
+        p, job = _progress(run, now), run.job
+        done = p.status in TERMINAL
+        end = p.finished_s if p.finished_s is not None else now
+        queued = (p.started_s if p.started_s is not None else end) - run.created_s
+        ran = end - p.started_s if p.started_s is not None else 0.0
+        data: dict[str, object] = {
+            "id": run.id,
+            "trigger_id": run.trigger_id,
+            "account_id": self._account_id,
+            "environment_id": job.environment_id,
+            "project_id": job.project_id,
+            "job_definition_id": job.id,
+            "status": p.status,
+            **json.loads(_RUN_FIXED),
+        }
+        data.update(
+            job_id=job.id,
+            status_humanized=STATUS_NAMES[p.status],
+            status_message=p.message,
+            git_branch=run.trigger.git_branch,
+            git_sha=run.trigger.git_sha,
+            executed_by_thread_id=None if p.dequeued_s is None else f"scheduler-run-{run.id}",
+            artifacts_saved=p.status == SUCCESS,
+            artifact_s3_path=f"prod-us-c1/runs/{run.id}/artifacts/target" if done else None,
+            notifications_sent=done,
+            created_at=self._stamp(run.created_s),
+            updated_at=self._stamp(_updated(run, p)),
+            dequeued_at=self._stamp(p.dequeued_s),
+            started_at=self._stamp(p.started_s),
+            finished_at=self._stamp(p.finished_s),
+            run_steps=self._steps_json(run, p, now) if "run_steps" in include else [],
+            in_progress=not done,
+            is_complete=done,
+            is_success=p.status == SUCCESS,
+            is_error=p.status == ERROR,
+            is_cancelled=p.status == CANCELLED,
+            is_running=p.status == RUNNING,
+            duration=_hms(end - run.created_s),
+            queued_duration=_hms(queued),
+            run_duration=_hms(ran),
+            duration_humanized=_humanize(end - run.created_s),
+            queued_duration_humanized=_humanize(queued),
+            run_duration_humanized=_humanize(ran),
+            created_at_humanized=f"{_humanize(now - run.created_s)} ago",
+            finished_at_humanized=f"{_humanize(now - end)} ago" if done else "0 minutes from now",
+            can_retry=p.status == ERROR,
+            retry_not_supported_reason=None if p.status == ERROR else "RETRY_NOT_FAILED_RUN",
+            href=f"{self.url}/deploy/{self._account_id}/projects/{job.project_id}/runs/{run.id}/",
+        )
+        if "trigger" in include:
+            data["trigger"] = self._trigger_json(run)
+        if "job" in include:
+            data["job"] = self._job_json(job)
+        if "environment" in include:
+            data["environment"] = {
+                "id": job.environment_id,
+                "account_id": self._account_id,
+                "project_id": job.project_id,
+                "name": "Production",
+                "type": "deployment",
+                "deployment_type": "production",
+                "dbt_version": "versionless",
+                "state": 1,
+            }
+        return data
+
+    def _trigger_json(self, run: _Run) -> dict[str, object]:
+        t = run.trigger
+        data: dict[str, object] = {"id": run.trigger_id, "cause": t.cause}
+        data.update(dict.fromkeys(_OVERRIDES), job_definition_id=run.job.id, job=None)
+        data.update(t.other_overrides, created_at=self._stamp(run.created_s))
+        data.update(git_sha=t.git_sha, git_branch=t.git_branch, schema_override=t.schema_override)
+        data.update(steps_override=list(t.steps_override) if t.steps_override else None)
+        return {**data, "cause_humanized": t.cause, "cause_category": t.cause_category}
+
+    def _job_json(self, job: _Job) -> dict[str, object]:
+        created = f"{self._at(job.created_s):%Y-%m-%dT%H:%M:%S.%f}+00:00"
+        data: dict[str, object] = json.loads(_JOB_FIXED)
+        data.update(
+            id=job.id,
+            account_id=self._account_id,
+            project_id=job.project_id,
+            environment_id=job.environment_id,
+            name=job.name,
+            execute_steps=list(job.execute_steps),
+            # a job whose runs "time out" has the timeout its runs exceed
+            execution={
+                "timeout_seconds": round(job.running_s) if job.outcome == "cancelled" else 0
+            },
+            deactivated=not job.active,
+            job_type=job.job_type,
+            triggers={
+                "github_webhook": job.job_type == "ci",
+                "git_provider_webhook": job.job_type == "ci",
+                "schedule": job.job_type == "scheduled",
+                "on_merge": job.job_type == "merge",
+            },
+            created_at=created,
+            updated_at=created,
+        )
+        return data
+
+    def _project_json(self, project: _Project) -> dict[str, object]:
+        stamp = self._stamp(project.created_s)
+        data = {"id": project.id, "name": project.name, "account_id": self._account_id}
+        return {**data, **json.loads(_PROJECT_FIXED), "created_at": stamp, "updated_at": stamp}
+
+    def _steps_json(self, run: _Run, p: _Progress, now: float) -> list[dict[str, object]]:
+        """The three setup steps take a few seconds, the dbt commands share the rest of the
+        Running phase; the last step carries the run's outcome."""
+        names, done, span = run.step_names, p.status in TERMINAL, run.job.running_s
+        setup = min(5.0, span / (2 * len(names)))
+        commands = len(names) - 3
+        # offsets into the Running phase; the last is exactly `span`, so the final step ends
+        # on the very float the run finishes at
+        bounds = [setup * i for i in range(4)]
+        bounds += [3 * setup + (span - 3 * setup) * j / commands for j in range(1, commands)]
+        bounds.append(span)
+        end = p.finished_s if p.finished_s is not None else now
+        steps: list[dict[str, object]] = []
+        for i, name in enumerate(names):
+            begin = stop = None
+            if p.started_s is not None:
+                begin, stop = p.started_s + bounds[i], p.started_s + bounds[i + 1]
+            if begin is None or stop is None or end < begin:
+                if done:
+                    continue  # a step that never started is not reported for a finished run
+                status, finished = QUEUED, None
+            elif stop <= end:
+                status, finished = (p.status if stop == p.finished_s else SUCCESS), stop
+            else:
+                status, finished = (CANCELLED if done else RUNNING), None
+            logs = "" if status == QUEUED else self._step_logs(run, i, name, status)
+            steps.append(
+                {
+                    "id": _FIRST_STEP_ID + (run.id - FIRST_RUN_ID) * 100 + i,
+                    "run_id": run.id,
+                    "account_id": self._account_id,
+                    "index": i + 1,
+                    "name": name,
+                    "status": status,
+                    "status_humanized": STATUS_NAMES[status],
+                    "logs": logs,
+                    "debug_logs": logs,
+                    "created_at": self._stamp(run.created_s),
+                    "started_at": self._stamp(begin if status != QUEUED else None),
+                    "finished_at": self._stamp(finished),
+                    "duration": _hms((finished or end) - begin if begin is not None else 0),
+                }
+            )
+        return steps
+
+    def _step_logs(self, run: _Run, index: int, name: str, status: int) -> str:
+        if index == 0:
+            ref = run.trigger.git_sha or run.trigger.git_branch or "main"
+            lines = [
+                "Cloning into 'target'...",
+                "Successfully cloned repository.",
+                f"Checked out {ref}.",
+            ]
+        elif index == 1:
+            profile = f"/tmp/jobs/{run.id}/.dbt/profiles.yml"
+            lines = ["Using connection 'Snowflake'", f"Writing profile to {profile}", "Done."]
+        elif index == 2:
+            lines = ["Running with dbt=1.9.1", "Installing dbt-labs/dbt_utils", "Up to date!"]
+        else:
+            command = name.removeprefix("Invoke dbt with `").removesuffix("`")
+            lines = _dbt_logs(command, self._project_slug(run), failing=status == ERROR)
+        return "\n".join(lines[:3] if status in (RUNNING, CANCELLED) else lines)
+
+
+@dataclass(frozen=True)
+class _RunRow:
+    """A run with its progress at the time of one list request, to filter and sort on."""
+
+    run: _Run
+    progress: _Progress
+
+    def value(self, name: str) -> float | None:
+        p = self.progress
+        return {
+            "id": self.run.id,
+            "job_definition_id": self.run.job.id,
+            "project_id": self.run.job.project_id,
+            "status": p.status,
+            "created_at": self.run.created_s,
+            "finished_at": p.finished_s,
+            "updated_at": _updated(self.run, p),
+        }[name]
+
+    def sort_key(self, order_by: str) -> tuple[bool, float, int]:
+        value = self.value(order_by.lstrip("-"))
+        return (value is None, value or 0.0, self.run.id)  # NULLs last, as Postgres sorts them
+
+
+def _token_of(header: str | None) -> str | None:
+    """`Token <t>` and `Bearer <t>` are equivalent in dbt Cloud."""
+    scheme, _, value = (header or "").strip().partition(" ")
+    if scheme.lower() not in ("token", "bearer") or not value.strip():
+        return None
+    return value.strip()
+
+
+def _fault_response(fault: _Fault) -> _Response:
+    if fault.kind == "500":
+        text = "There was a server error. Please contact support at support@getdbt.com."
+        return _ApiError.detail(500, text).response()
+    if fault.kind == "502_html":
+        return _Response(502, _BAD_GATEWAY, content_type="text/html")
+    if fault.kind in ("503", "404"):
+        message = "Not found." if fault.kind == "404" else "Service temporarily unavailable."
+        return _ApiError.envelope(int(fault.kind), message).response()
+    wait = fault.option("retry_after", 300)
+    message = f"Request was throttled. Expected available in {wait:g} seconds."
+    headers = (("Retry-After", f"{wait:g}"),) if "retry_after" in dict(fault.options) else ()
+    return _ApiError.envelope(429, message).response(headers)
+
+
+@dataclass(frozen=True)
+class _Route:
+    pattern: re.Pattern[str]
+    method: str
+    grant: str
+    endpoint: Callable[[Sandbox, _Call], _Response]
+
+
+_V2 = r"/api/v2/accounts/(?P<account>\d+)"
+_ROUTES = tuple(
+    _Route(re.compile(pattern), method, grant, endpoint)
+    for pattern, method, grant, endpoint in (
+        (rf"{_V2}/jobs/(?P<key>\d+)/run/", "POST", "run", Sandbox._trigger),
+        (rf"{_V2}/jobs/(?P<key>\d+)/rerun/", "POST", "run", Sandbox._rerun),
+        (rf"{_V2}/jobs/", "GET", "read", Sandbox._list_jobs),
+        (rf"{_V2}/jobs/(?P<key>\d+)/", "GET", "read", Sandbox._get_job),
+        (rf"{_V2}/runs/", "GET", "read", Sandbox._list_runs),
+        (rf"{_V2}/runs/(?P<key>\d+)/", "GET", "read", Sandbox._get_run),
+        (rf"{_V2}/runs/(?P<key>\d+)/cancel/", "POST", "cancel", Sandbox._cancel),
+        (rf"{_V2}/runs/(?P<key>\d+)/artifacts/", "GET", "read", Sandbox._list_artifacts),
+        (rf"{_V2}/runs/(?P<key>\d+)/artifacts/(?P<rest>.+)", "GET", "read", Sandbox._get_artifact),
+        (r"/api/v3/accounts/(?P<account>\d+)/projects/", "GET", "projects", Sandbox._list_projects),
+    )
+)
+_RUN_WITHOUT_SLASH = re.compile(rf"{_V2}/jobs/\d+/run")
+
+
+class _Server(ThreadingHTTPServer):
+    """Remembers open connections, so `stop()` cuts keep-alive clients off too."""
+
+    daemon_threads = True
+    request_queue_size = 128  # many clients at once must queue, not be refused
+
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def cut_connections(self) -> None:
+        with self.connections_lock:
+            for connection in self.connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hung up (timeouts, dropped faults) is normal here, not an error."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as clients use against the real service
+    disable_nagle_algorithm = True  # headers and body go out apart: no 40 ms delayed-ACK stall
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.server.connections_lock:
+                self.server.connections.discard(self.connection)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: tests and the demo read `Sandbox.requests` instead."""
+
+    def do_GET(self) -> None:
+        sandbox = self.server.sandbox
+        parts = urlsplit(self.path)
+        fault = sandbox._take_fault(self.command, parts.path)
+        kind = fault.kind if fault is not None else ""
+        length = 0 if kind == "reset" else int(self.headers.get("Content-Length") or 0)
+        incoming = _Incoming(
+            self.command,
+            parts.path,
+            parse_qs(parts.query, keep_blank_values=True),
+            self.headers.get("Authorization"),
+            self.headers.get("Content-Type", ""),
+            self.rfile.read(length),
+        )
+        if kind == "reset":  # nothing read, nothing done: the client sees a reset connection
+            sandbox._record(incoming, None)
+            self.close_connection = True
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            return
+        if fault is not None and kind == "slow":
+            time.sleep(fault.option("delay", 5.0))
+        response = sandbox._respond(incoming, fault)
+        if kind == "drop_after_create":  # done, but the answer is lost on its way back
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+
+def serve(
+    *, bind: str, port: int, token: str, time_scale: float, echo: Callable[[str], None]
+) -> None:
+    """Run a seeded sandbox in the foreground until Ctrl+C (the `sandbox` command)."""
+    sandbox = Sandbox(token=token, bind=bind, port=port, time_scale=time_scale).start()
+    try:
+        jobs = ", ".join(str(job_id) for job_id in sorted(sandbox._jobs))
+        echo(
+            f"dbt Cloud sandbox at {sandbox.url} (account {sandbox.account_id}, jobs {jobs});"
+            " press Ctrl+C to stop"
+        )
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()

@@ -1,0 +1,381 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from datachonk_hooks import dbt_cloud
+from datachonk_hooks.credentials import Token
+from datachonk_hooks.dbt_cloud import (
+    AuthenticationError,
+    BadRequestError,
+    BadResponseError,
+    DbtCloudClient,
+    Job,
+    NotFoundError,
+    PermissionDeniedError,
+    Project,
+    RateLimitedError,
+    RetryPolicy,
+    Run,
+    RunStatus,
+    ServerError,
+    Timeouts,
+    TriggerRequest,
+    UnreachableError,
+    parse_duration,
+    parse_timestamp,
+)
+from datachonk_hooks.sandbox import Sandbox
+from tests.helpers import TOKEN
+
+RESPONSES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "responses"
+SHA = "981c5cf1ba299e942c6c277c38c8dec9b0738dd0"
+
+
+def recorded(name: str) -> dict[str, Any]:
+    path = RESPONSES / name
+    if not path.exists():
+        pytest.skip(f"reference response {name} not available")
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def client(sandbox: Sandbox, sleeps: list[float]) -> Iterator[DbtCloudClient]:
+    with DbtCloudClient(
+        host=sandbox.url,
+        account_id=12345,
+        token=Token(TOKEN, "test"),
+        timeouts=Timeouts(connect=2, read=2),
+        sleep=sleeps.append,
+    ) as c:
+        yield c
+
+
+# ------------------------------------------------------------------ parsing recorded bodies
+
+
+def test_recorded_queued_run_after_trigger() -> None:
+    run = Run.from_api(recorded("kestra-plugin-dbt/run_queued_with_trigger_and_job.json")["data"])
+    assert run.status is RunStatus.QUEUED
+    assert not run.is_complete
+    assert run.cause
+    assert run.href and run.href.startswith("https://")
+
+
+def test_recorded_success_run() -> None:
+    run = Run.from_api(recorded("data-mie-dbt-cloud-cli/run_get_response.json")["data"])
+    assert run.status is RunStatus.SUCCESS
+    assert run.is_complete
+    assert run.created_at is not None and run.created_at.tzinfo is not None
+    assert run.duration == timedelta(minutes=1, seconds=50)
+
+
+def test_recorded_cancelled_run_and_cell_based_ids() -> None:
+    body = recorded("openmetadata/run_list_cancelled_timeout_and_queued_cell_based.json")
+    runs = [Run.from_api(item) for item in body["data"]]
+    timed_out = next(r for r in runs if r.status is RunStatus.CANCELLED)
+    assert timed_out.duration == timedelta(hours=24, seconds=36)
+    assert timed_out.status_message and "timed out" in timed_out.status_message
+    assert all(r.id > 2**32 for r in runs)
+
+
+def test_recorded_jobs_and_projects() -> None:
+    jobs = [Job.from_api(j) for j in recorded("openmetadata/job_list_cell_based.json")["data"]]
+    assert jobs and all(j.id > 2**32 for j in jobs)
+    old = Job.from_api(recorded("data-mie-dbt-cloud-cli/job_get_response.json")["data"])
+    assert old.name == "Do nothing!" and old.active
+    projects = recorded("data-mie-dbt-cloud-cli/project_list_response.json")["data"]
+    assert Project.from_api(projects[0]).name == "jaffle_shop"
+
+
+def test_recorded_run_with_steps() -> None:
+    data = recorded("airflow/job_run_trimmed_with_run_steps.json")["data"]
+    run = Run.from_api({**data, "id": 1})  # the trimmed body lost its id
+    assert [s.name for s in run.steps][-1] == "Invoke dbt with `dbt build`"
+    assert run.job_id == 408411
+
+
+def test_recorded_dagster_run_with_trigger() -> None:
+    body = recorded("dagster/run_success_include_related_trigger_job.json")
+    run = Run.from_api(body["data"])
+    assert run.cause == "Triggered via Dagster"
+    assert run.job_name == "MyCoolJob"
+
+
+# ------------------------------------------------------------------ parsing our own shapes
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-07-03 13:59:00.653171+00:00", datetime(2024, 7, 3, 13, 59, 0, 653171, UTC)),
+        ("2024-03-25T13:47:20.129690Z", datetime(2024, 3, 25, 13, 47, 20, 129690, UTC)),
+        ("2024-03-25T13:47:20", datetime(2024, 3, 25, 13, 47, 20, tzinfo=UTC)),
+        ("not a time", None),
+        (None, None),
+        (12, None),
+    ],
+)
+def test_parse_timestamp(text: object, expected: datetime | None) -> None:
+    assert parse_timestamp(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("00:00:51", timedelta(seconds=51)),
+        ("24:00:36", timedelta(days=1, seconds=36)),
+        ("100:01:02", timedelta(hours=100, minutes=1, seconds=2)),
+        ("1:2", None),
+        ("aa:bb:cc", None),
+        (None, None),
+    ],
+)
+def test_parse_duration(text: object, expected: timedelta | None) -> None:
+    assert parse_duration(text) == expected
+
+
+def test_lenient_run_parsing() -> None:
+    run = Run.from_api({"id": "42", "status": 99, "surprise": {"x": 1}, "run_steps": "nope"})
+    assert run.id == 42
+    assert run.status == 99 and run.status.label == "Status 99"
+    assert not run.is_complete and run.steps == ()
+    with pytest.raises(BadResponseError):
+        Run.from_api({"status": 10})
+
+
+def test_trigger_body_leaves_out_empty_fields() -> None:
+    assert TriggerRequest(cause="c").body() == {"cause": "c"}
+    body = TriggerRequest("c", git_sha=SHA, git_branch="main", steps_override=("dbt build",)).body()
+    assert body == {
+        "cause": "c",
+        "git_sha": SHA,
+        "git_branch": "main",
+        "steps_override": ["dbt build"],
+    }
+
+
+# ------------------------------------------------------------------ operations on the simulator
+
+
+def test_trigger_and_get_run(client: DbtCloudClient, sandbox: Sandbox) -> None:
+    run = client.trigger_run(11111, TriggerRequest("Add orders", git_sha=SHA, git_branch="main"))
+    assert run.status is RunStatus.QUEUED
+    assert run.job_id == 11111
+    assert run.href == f"{sandbox.url}/deploy/12345/projects/67890/runs/{run.id}/"
+    fetched = client.get_run(run.id)
+    assert fetched.id == run.id
+    assert fetched.git_sha == SHA and fetched.git_branch == "main"
+    assert fetched.cause == "Add orders"
+    assert fetched.job_name == "DataChonk CI"
+    assert fetched.steps and fetched.steps[0].name == "Clone Git Repository"
+    [created] = sandbox.runs
+    assert (created.cause, created.git_sha, created.git_branch) == ("Add orders", SHA, "main")
+
+
+def test_list_runs_follows_pagination(
+    client: DbtCloudClient, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = [client.trigger_run(11111, TriggerRequest(f"run {i}")).id for i in range(5)]
+    monkeypatch.setattr(dbt_cloud, "PAGE_SIZE", 2)
+    runs = client.list_runs(11111)
+    assert [r.id for r in runs] == sorted(ids, reverse=True)
+    pages = [r for r in sandbox.requests if r.method == "GET" and r.path.endswith("/runs/")]
+    assert [r.query["offset"] for r in pages] == [["0"], ["2"], ["4"]]
+    assert len(client.list_runs(11111, limit=3)) == 3
+
+
+def test_projects_and_jobs(client: DbtCloudClient) -> None:
+    projects = client.list_projects()
+    assert {p.id: p.name for p in projects}[67890] == "jaffle_shop"
+    jobs = client.list_jobs(67890)
+    assert {11111, 22222, 33333} <= {j.id for j in jobs}
+    assert all(j.project_id == 67890 for j in jobs)
+    job = client.get_job(11111)
+    assert job.name == "DataChonk CI" and job.active
+
+
+def test_cancel(client: DbtCloudClient) -> None:
+    run = client.trigger_run(44444, TriggerRequest("long one"))
+    cancelled = client.cancel_run(run.id)
+    assert cancelled.status is RunStatus.CANCELLED
+
+
+# ------------------------------------------------------------------ errors
+
+
+def assert_no_token(exc: BaseException) -> None:
+    assert TOKEN not in str(exc)
+
+
+def test_bad_token_says_check_host(sandbox: Sandbox, client: DbtCloudClient) -> None:
+    sandbox.set_tokens({})
+    with pytest.raises(AuthenticationError) as err:
+        client.get_job(11111)
+    assert "401" in str(err.value) and "Invalid token." in str(err.value)
+    assert "host" in str(err.value)
+    assert err.value.exit_code == 5
+    assert_no_token(err.value)
+
+
+def test_legacy_host_401_points_at_the_access_url() -> None:
+    client = DbtCloudClient("https://cloud.getdbt.com", 1, Token(TOKEN, "test"))
+    response = requests.Response()
+    response.status_code = 401
+    response._content = b'{"status": {"code": 401, "user_message": "Invalid token."}, "data": null}'
+    error = client._error(response, response.json(), ("job", 1))
+    assert "https://ab123.us1.dbt.com" in str(error)
+    assert "legacy host" in str(error)
+
+
+def test_permission_denied_names_the_permission(sandbox: Sandbox, client: DbtCloudClient) -> None:
+    sandbox.set_tokens({TOKEN: "job_viewer"})
+    with pytest.raises(PermissionDeniedError) as err:
+        client.trigger_run(11111, TriggerRequest("x"))
+    assert "Job Runner" in str(err.value)
+    assert_no_token(err.value)
+
+
+def test_not_found_names_the_id(client: DbtCloudClient) -> None:
+    with pytest.raises(NotFoundError, match=r"no job 999 in account 12345"):
+        client.trigger_run(999, TriggerRequest("x"))
+    with pytest.raises(NotFoundError, match=r"no run 5 in account 12345"):
+        client.get_run(5)
+
+
+def test_bad_request_shows_the_field(client: DbtCloudClient) -> None:
+    with pytest.raises(BadRequestError, match=r"400.*steps_override"):
+        client.trigger_run(11111, TriggerRequest("x", steps_override=("",)))
+
+
+def test_get_retries_5xx_then_succeeds(
+    client: DbtCloudClient, sandbox: Sandbox, sleeps: list[float]
+) -> None:
+    sandbox.fail("500", method="GET", times=2)
+    assert client.get_job(11111).id == 11111
+    assert len(sleeps) == 2
+    assert sleeps[0] <= sleeps[1] or sleeps[1] >= 0.5  # backoff grows (with jitter)
+
+
+def test_get_gives_up_on_html_5xx(client: DbtCloudClient, sandbox: Sandbox) -> None:
+    sandbox.fail("502_html", method="GET", times=99)
+    with pytest.raises(ServerError, match=r"HTTP 502.*HTML page") as err:
+        client.get_job(11111)
+    assert err.value.exit_code == 5
+
+
+def test_retry_after_is_honoured(
+    client: DbtCloudClient, sandbox: Sandbox, sleeps: list[float]
+) -> None:
+    sandbox.fail("429", method="GET", retry_after=7)
+    assert client.get_job(11111).id == 11111
+    assert sleeps == [7.0]
+
+
+def test_retry_after_beyond_the_budget_gives_up_at_once(
+    client: DbtCloudClient, sandbox: Sandbox, sleeps: list[float]
+) -> None:
+    sandbox.fail("429", method="GET", retry_after=3600)
+    with pytest.raises(RateLimitedError, match="five-minute cooldown") as err:
+        client.get_job(11111)
+    assert err.value.retry_after == 3600
+    assert sleeps == []
+
+
+def test_malformed_json_is_reported_not_crashed(client: DbtCloudClient, sandbox: Sandbox) -> None:
+    sandbox.fail("malformed_json", method="GET", times=99)
+    with pytest.raises(BadResponseError, match="not valid JSON"):
+        client.get_job(11111)
+
+
+def test_slow_answers_time_out_and_are_retried(sandbox: Sandbox, sleeps: list[float]) -> None:
+    sandbox.fail("slow", method="GET", delay=1.5)
+    with DbtCloudClient(
+        sandbox.url, 12345, Token(TOKEN, "t"), Timeouts(1, 0.3), sleep=sleeps.append
+    ) as fast:
+        assert fast.get_job(11111).id == 11111
+    assert len(sleeps) == 1
+
+
+def test_down_is_unreachable(sandbox: Sandbox, sleeps: list[float]) -> None:
+    sandbox.stop()
+    client = DbtCloudClient(
+        sandbox.url,
+        12345,
+        Token(TOKEN, "t"),
+        retry=RetryPolicy(attempts=3),
+        sleep=sleeps.append,
+    )
+    with pytest.raises(UnreachableError, match=r"could not reach dbt Cloud at http://127\.0\.0\.1"):
+        client.trigger_run(11111, TriggerRequest("x"))
+    assert len(sleeps) == 2
+
+
+# ------------------------------------------------------------------ the no-blind-retry rule
+
+
+def test_trigger_answer_lost_adopts_the_created_run(
+    client: DbtCloudClient, sandbox: Sandbox
+) -> None:
+    sandbox.fail("drop_after_create", method="POST", path=r".*/run/$")
+    run = client.trigger_run(11111, TriggerRequest("Add orders", git_sha=SHA))
+    assert [r.id for r in sandbox.runs] == [run.id]
+    posts = [r for r in sandbox.requests if r.method == "POST"]
+    assert len(posts) == 1  # looked up, not re-sent
+
+
+def test_trigger_reset_before_creation_is_sent_again_once(
+    client: DbtCloudClient, sandbox: Sandbox
+) -> None:
+    sandbox.fail("reset", method="POST", path=r".*/run/$")
+    run = client.trigger_run(11111, TriggerRequest("Add orders", git_sha=SHA))
+    assert [r.id for r in sandbox.runs] == [run.id]
+    lookups = [r for r in sandbox.requests if r.method == "GET" and r.path.endswith("/runs/")]
+    assert len(lookups) == 1
+
+
+def test_trigger_5xx_looks_up_before_resending(client: DbtCloudClient, sandbox: Sandbox) -> None:
+    sandbox.fail("500", method="POST", path=r".*/run/$")
+    client.trigger_run(11111, TriggerRequest("Add orders", git_sha=SHA))
+    methods = [(r.method, r.path.rsplit("/", 2)[-2]) for r in sandbox.requests]
+    assert methods == [("POST", "run"), ("GET", "runs"), ("POST", "run")]
+    assert len(sandbox.runs) == 1
+
+
+def test_trigger_does_not_adopt_a_run_for_another_commit(
+    client: DbtCloudClient, sandbox: Sandbox
+) -> None:
+    client.trigger_run(11111, TriggerRequest("Add orders", git_sha="a" * 40))
+    sandbox.fail("500", method="POST", path=r".*/run/$")
+    run = client.trigger_run(11111, TriggerRequest("Add orders", git_sha=SHA))
+    assert run.git_sha == SHA
+    assert len(sandbox.runs) == 2
+
+
+def test_trigger_429_is_retried_without_lookup(
+    client: DbtCloudClient, sandbox: Sandbox, sleeps: list[float]
+) -> None:
+    sandbox.fail("429", method="POST", retry_after=2)
+    client.trigger_run(11111, TriggerRequest("x", git_sha=SHA))
+    assert sleeps == [2.0]
+    assert [r.method for r in sandbox.requests] == ["POST", "POST"]
+    assert len(sandbox.runs) == 1
+
+
+def test_token_is_sent_as_token_header_with_user_agent(sandbox: Sandbox) -> None:
+    session_headers = DbtCloudClient(sandbox.url, 1, Token(TOKEN, "t"))._get_session().headers
+    assert session_headers["Authorization"] == f"Token {TOKEN}"
+    assert str(session_headers["User-Agent"]).startswith("datachonk-hooks/")
+    assert TOKEN not in repr(DbtCloudClient(sandbox.url, 1, Token(TOKEN, "t")))
