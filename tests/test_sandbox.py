@@ -42,7 +42,7 @@ class Api:
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Token {token}"
 
-    def get(self, path: str, **params: object) -> requests.Response:
+    def get(self, path: str, **params: str | int) -> requests.Response:
         return self.session.get(f"{self.url}/api/v2/accounts/{ACCOUNT}{path}", params=params)
 
     def post(self, path: str, body: object = None) -> requests.Response:
@@ -602,8 +602,8 @@ def test_slow_fault(sb: Sandbox, api: Api) -> None:
     started = time.monotonic()
     assert api.get("/jobs/").status_code == 200
     assert time.monotonic() - started >= 0.3
+    sb.fail("slow", delay=0.5)
     with pytest.raises(requests.ReadTimeout):
-        sb.fail("slow", delay=0.5)
         api.session.get(f"{sb.url}/api/v2/accounts/{ACCOUNT}/jobs/", timeout=0.1)
 
 
@@ -693,7 +693,7 @@ def test_serve_echoes_one_line_and_stops_on_ctrl_c(monkeypatch: pytest.MonkeyPat
         assert requests.get(f"{urls[0]}/api/v2/accounts/12345/jobs/", headers=headers).ok
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sandbox_module.time, "sleep", interrupt)
+    monkeypatch.setattr(time, "sleep", interrupt)
     sandbox_module.serve(bind="127.0.0.1", port=0, token="t", time_scale=1.0, echo=lines.append)
     monkeypatch.undo()
     [line] = lines

@@ -106,6 +106,9 @@ def run_options(fn: F) -> F:
             timeout_option,
             click.option("--dry-run", is_flag=True, help="Print the request; send nothing."),
             json_option,
+            click.option(
+                "--force", is_flag=True, help="Trigger even if this commit already ran this job."
+            ),
         ]
     ):
         fn = option(fn)
@@ -124,25 +127,25 @@ def run_command(
     timeout: int | None,
     dry_run: bool,
     as_json: bool,
+    force: bool,
 ) -> int:
     """Trigger the dbt Cloud job for the commit at REF.
 
     The run gets git_sha and git_branch of that commit, and the cause from --cause or the
     commit's subject line. The job is --job-id, else the `jobs:` entry matching the branch,
-    else `job_id` from datachonk.yaml.
+    else `job_id` from datachonk.yaml. A commit already triggered for that job (by a push
+    or by hand) is not triggered again unless --force.
     """
     from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.trigger import make_client, plan_manual_trigger
+    from datachonk_hooks.trigger import make_client, plan_manual_trigger, trigger_through_ledger
 
     settings = app.settings(timeout=timeout)
-    plan = plan_manual_trigger(settings, open_repo(app.cwd), ref, job_id=job_id, cause=cause)
+    repo = open_repo(app.cwd)
+    plan = plan_manual_trigger(settings, repo, ref, job_id=job_id, cause=cause)
     if dry_run:
         return _print_dry_run(plan, app.env, as_json)
     with make_client(settings, app.env) as client:
-        run = client.trigger_run(plan.job_id, plan.request)
-        sha = (plan.request.git_sha or "")[:7]
-        where = f" on {plan.request.git_branch}" if plan.request.git_branch else ""
-        click.echo(f"Triggered run {run.id} of job {plan.job_id} for {sha}{where}", err=as_json)
+        run = trigger_through_ledger(repo, plan, client, force=force, echo=_status(as_json))
         if run.href:
             click.echo(run.href, err=as_json)
         if not wait:
@@ -150,6 +153,11 @@ def run_command(
                 echo_json(run.to_json())
             return ExitCode.OK
         return _watch(client, run.id, settings.timeout, as_json)
+
+
+def _status(as_json: bool) -> Callable[[str], None]:
+    """Human lines go to stdout, or to stderr when stdout carries JSON."""
+    return lambda line: click.echo(line, err=as_json)
 
 
 cli.add_command(run_command, name="dbt-run")
@@ -222,6 +230,211 @@ def cancel_command(app: AppContext, run_id: int, as_json: bool) -> int:
     else:
         click.echo(f"run {run.id}: {run.status.label}" + (f" {run.href}" if run.href else ""))
     return ExitCode.OK
+
+
+# ----------------------------------------------------------------------------- push hook
+
+
+@cli.command("pre-push")
+@click.option("--remote", help="Remote name (git's first hook argument).")
+@click.option("--url", help="Remote URL (git's second hook argument).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the models found and the request per ref; record and send nothing."
+    " Also DATACHONK_DRY_RUN=1.",
+)
+@json_option
+@click.argument("hook_args", nargs=-1)
+def pre_push_command(
+    remote: str | None, url: str | None, dry_run: bool, as_json: bool, hook_args: tuple[str, ...]
+) -> int:
+    """The git pre-push hook: note what the push should trigger, then get out of the way.
+
+    Run by pre-commit (reading its PRE_COMMIT_* variables) or by the standalone hook
+    (reading git's stdin). It records one trigger per generated-model push in the ledger and
+    starts a detached waiter that triggers dbt Cloud once the push has landed. It exits 0
+    unless DATACHONK_STRICT=1 and datachonk.yaml is broken (then 2).
+    """
+    from datachonk_hooks.hook import pre_push_main
+
+    if hook_args:  # `pre-push REMOTE URL`, the way git calls hooks
+        remote = remote or hook_args[0]
+        url = url or (hook_args[1] if len(hook_args) > 1 else None)
+    return pre_push_main(
+        remote=remote,
+        url=url,
+        dry_run=dry_run,
+        as_json=as_json,
+        env=None,
+        stdin_lines=lambda: [] if sys.stdin.isatty() else sys.stdin.read().splitlines(),
+        echo=lambda line: click.echo(line, err=True),
+        echo_json=echo_json,
+    )
+
+
+@cli.command("land", hidden=True)
+@click.argument("push_id", type=int)
+@pass_app
+def land_command(app: AppContext, push_id: int) -> int:
+    """The detached landing waiter started by the hook (internal)."""
+    from datachonk_hooks.gitrepo import open_repo
+    from datachonk_hooks.landing import run_waiter
+
+    return run_waiter(open_repo(app.cwd), push_id, app.env)
+
+
+@cli.command("install")
+@click.option("--uninstall", is_flag=True, help="Remove it and restore a kept hook.")
+@pass_app
+def install_command(app: AppContext, uninstall: bool) -> int:
+    """Install the standalone pre-push hook (for repositories without pre-commit).
+
+    Writes it to core.hooksPath, or .git/hooks. A pre-push hook already there is kept as
+    pre-push.legacy and runs first.
+    """
+    from datachonk_hooks.gitrepo import open_repo
+    from datachonk_hooks.install import install
+    from datachonk_hooks.install import uninstall as remove
+
+    repo = open_repo(app.cwd)
+    result = remove(repo) if uninstall else install(repo)
+    messages = {
+        "installed": f"installed the pre-push hook at {result.path}",
+        "updated": f"updated the pre-push hook at {result.path}",
+        "unchanged": f"the pre-push hook at {result.path} is already installed",
+        "uninstalled": f"removed the pre-push hook from {result.path}",
+        "absent": f"no datachonk pre-push hook at {result.path}; nothing changed",
+    }
+    click.echo(messages[result.action])
+    if result.legacy is not None:
+        kept = "restored" if uninstall else "kept and chained"
+        click.echo(f"the previous hook is {kept}: {result.legacy}")
+    return ExitCode.OK
+
+
+@cli.command("retry")
+@pass_app
+def retry_command(app: AppContext) -> int:
+    """Deliver the triggers that are still pending (dbt Cloud was down, a 5xx, a 429).
+
+    A trigger whose earlier attempt had no answer is first looked up in dbt Cloud, so it
+    never starts a second run. Exit 0 when nothing is left pending, 5 otherwise.
+    """
+    from datachonk_hooks.gitrepo import open_repo
+    from datachonk_hooks.landing import deliver_pending
+    from datachonk_hooks.ledger import Ledger
+    from datachonk_hooks.trigger import ClientPool
+
+    repo = open_repo(app.cwd)
+    pool = ClientPool(app.env)
+    try:
+        with Ledger.for_repo(repo) as ledger:
+            if not ledger.deliverable():
+                click.echo("nothing pending")
+                return ExitCode.OK
+            left = deliver_pending(repo, ledger, pool, app.env, log=click.echo)
+    finally:
+        pool.close()
+    if left:
+        click.echo(f"{len(left)} trigger(s) still pending; run `datachonk-hook retry` later")
+        return ExitCode.API
+    return ExitCode.OK
+
+
+@cli.command("history")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@json_option
+@pass_app
+def history_command(app: AppContext, limit: int, as_json: bool) -> int:
+    """Recent triggers: commit, branch, job, run, status and cause; pending ones say why."""
+    from datachonk_hooks.gitrepo import open_repo
+    from datachonk_hooks.history import history_json, history_lines
+    from datachonk_hooks.ledger import Ledger
+
+    with Ledger.for_repo(open_repo(app.cwd)) as ledger:
+        records = ledger.history(limit)
+    if as_json:
+        echo_json(history_json(records))
+    else:
+        for line in history_lines(records):
+            click.echo(line)
+    return ExitCode.OK
+
+
+@cli.command(
+    "push", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.option(
+    "--trigger-dbt-run",
+    is_flag=True,
+    help="Trigger even without generated models or with auto_trigger: false.",
+)
+@click.option("--cause", help="Cause shown in dbt Cloud. Default: from the pushed commits.")
+@click.option("--wait", is_flag=True, help="Watch the triggered runs to their end.")
+@timeout_option
+@click.argument("git_args", nargs=-1, type=click.UNPROCESSED)
+@pass_app
+def push_command(
+    app: AppContext,
+    trigger_dbt_run: bool,
+    cause: str | None,
+    wait: bool,
+    timeout: int | None,
+    git_args: tuple[str, ...],
+) -> int:
+    """Run `git push GIT_ARGS...`, then trigger dbt Cloud for what landed, in the foreground.
+
+    Put this command's options before the git arguments:
+    `datachonk push --wait origin main`. A failed push keeps git's exit code and triggers
+    nothing. Needs the pre-push hook (pre-commit or `datachonk-hook install`) to see what is
+    pushed.
+    """
+    from datachonk_hooks.gitrepo import open_repo
+    from datachonk_hooks.landing import push_and_deliver
+    from datachonk_hooks.trigger import make_client
+
+    repo = open_repo(app.cwd)
+    outcome = push_and_deliver(
+        repo,
+        list(git_args),
+        app.env,
+        force=trigger_dbt_run,
+        cause=cause,
+        log=lambda line: click.echo(line, err=True),
+    )
+    if outcome.git_exit_code != 0:
+        click.echo("git push failed; nothing triggered", err=True)
+        return outcome.git_exit_code
+    if not outcome.recorded:
+        click.echo(
+            "nothing to trigger: no generated models were pushed, or the pre-push hook is not"
+            " installed (see `datachonk-hook install`)",
+            err=True,
+        )
+    for record in outcome.delivered:
+        click.echo(
+            f"Triggered run {record.run_id} of job {record.job_id} for {record.sha[:7]}"
+            f" on {record.branch}"
+        )
+        if record.run_url:
+            click.echo(record.run_url)
+    if outcome.pending:
+        for record in outcome.pending:
+            click.echo(
+                f"job {record.job_id} for {record.sha[:7]} stays pending: {record.reason}",
+                err=True,
+            )
+        return ExitCode.API
+    if not wait or not outcome.delivered:
+        return ExitCode.OK
+    settings = app.settings(timeout=timeout)
+    worst = ExitCode.OK
+    with make_client(settings, app.env) as client:
+        for record in outcome.delivered:
+            assert record.run_id is not None
+            worst = max(worst, ExitCode(_watch(client, record.run_id, settings.timeout, False)))
+    return worst
 
 
 # ----------------------------------------------------------------------------- sandbox / demo

@@ -82,6 +82,11 @@ def model_paths(tree: pygit2.Tree) -> tuple[str, ...]:
     return tuple(sorted(prefixes))
 
 
+def project_folders(tree: pygit2.Tree) -> list[str]:
+    """Folders ("" for the root) that hold a dbt_project.yml, nearest first."""
+    return [folder for folder, _ in _project_files(tree)]
+
+
 def _project_files(tree: pygit2.Tree) -> Iterable[tuple[str, pygit2.Blob]]:
     """(folder, blob) of each dbt_project.yml, breadth-first; folder is "" for the root."""
     level: list[tuple[str, pygit2.Tree]] = [("", tree)]

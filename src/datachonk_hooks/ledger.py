@@ -492,6 +492,19 @@ class Ledger:
             row = self._db.execute("SELECT * FROM pushes WHERE id = ?", (push_id,)).fetchone()
         return None if row is None else self._push(row)
 
+    def pushes_after(self, push_id: int) -> list[PushRecord]:
+        """Pushes recorded after `push_id` (0 for all), oldest first."""
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT * FROM pushes WHERE id > ? ORDER BY id", (push_id,)
+            ).fetchall()
+        return [self._push(row) for row in rows]
+
+    def last_push_id(self) -> int:
+        with self._guard():
+            row = self._db.execute("SELECT COALESCE(MAX(id), 0) AS last FROM pushes").fetchone()
+        return int(row["last"])
+
     def _settle_push(
         self,
         push_id: int,
@@ -670,6 +683,19 @@ class Ledger:
                 reason=reason,
                 claimed_by=None,
                 claimed_at=None,
+            )
+
+    def mark_push_failed_trigger(self, trigger_id: int, reason: str) -> TriggerRecord:
+        """One ref of a push did not land: that trigger is never sent.
+
+        Only a trigger not yet handed to dbt Cloud (awaiting its push, or pending) moves.
+        """
+        with self._write() as conn:
+            row = self._must_get(conn, trigger_id)
+            if row["state"] not in (TriggerState.AWAITING_PUSH, TriggerState.PENDING):
+                return self._trigger(row)
+            return self._update_trigger(
+                conn, trigger_id, state=TriggerState.PUSH_FAILED.value, reason=reason
             )
 
     def mark_finished(self, trigger_id: int, run_status: int) -> TriggerRecord:

@@ -287,7 +287,13 @@ class _ApiError(Exception):
         return cls(status, {"detail": text})
 
     def response(self, headers: tuple[tuple[str, str], ...] = ()) -> _Response:
-        return _Response(self.status, json.dumps(self.payload).encode(), headers=headers)
+        return _json_response(self.status, self.payload, headers)
+
+
+def _json_response(
+    status: int, payload: object, headers: tuple[tuple[str, str], ...] = ()
+) -> _Response:
+    return _Response(status, json.dumps(payload).encode(), headers=headers)
 
 
 def _status_block(code: int, message: str, developer: str | None = "") -> dict[str, object]:
@@ -303,7 +309,7 @@ def _ok(data: object, extra: object = None) -> _Response:
     payload: dict[str, object] = {"status": _status_block(200, "Success!"), "data": data}
     if extra is not None:
         payload["extra"] = extra
-    return _ApiError(200, payload).response()
+    return _json_response(200, payload)
 
 
 def _hms(seconds: float) -> str:
@@ -388,6 +394,30 @@ def _decode_body(incoming: _Incoming) -> object | None:
     return body
 
 
+def _clean_override(name: str, value: object) -> object:
+    """The override as dbt Cloud stores it; a bad one raises ValueError with its message."""
+    if name == "steps_override":
+        if not isinstance(value, list):
+            raise ValueError(f'Expected a list of items but got type "{type(value).__name__}".')
+        if not value:
+            raise ValueError("This list may not be empty.")
+        steps = tuple(step.strip() for step in value if isinstance(step, str))
+        if len(steps) < len(value) or not all(steps):
+            raise ValueError("This field may not be blank.")
+        return steps
+    if name in _INT_OVERRIDES:
+        if isinstance(value, bool) or not re.fullmatch(r"-?\d+", str(value).strip()):
+            raise ValueError("A valid integer is required.")
+        return int(str(value))
+    if name == "generate_docs_override":
+        if str(value).lower() not in ("true", "false"):
+            raise ValueError("Must be a valid boolean.")
+        return str(value).lower() == "true"
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("This field may not be blank.")
+    return value
+
+
 def _parse_trigger(body: object) -> _Trigger:
     """Validate a trigger body field by field, with the serializer's messages."""
     body = {} if body is None else body
@@ -406,40 +436,23 @@ def _parse_trigger(body: object) -> _Trigger:
     elif len(cause) > 255:  # not in the spec, but real triggers fail beyond it
         errors["cause"] = ["Ensure this field has no more than 255 characters."]
     for name in _OVERRIDES:
-        value = body.get(name)
-        if value is None:
-            continue
-        if name in _STR_OVERRIDES and (not isinstance(value, str) or not value.strip()):
-            errors[name] = ["This field may not be blank."]
-        elif name in _INT_OVERRIDES and (
-            isinstance(value, bool) or not re.fullmatch(r"-?\d+", str(value).strip())
-        ):
-            errors[name] = ["A valid integer is required."]
-        elif name == "generate_docs_override" and str(value).lower() not in ("true", "false"):
-            errors[name] = ["Must be a valid boolean."]
-        elif name == "steps_override" and not isinstance(value, list):
-            errors[name] = [f'Expected a list of items but got type "{type(value).__name__}".']
-        elif name == "steps_override" and not value:
-            errors[name] = ["This list may not be empty."]
-        elif name == "steps_override" and not all(isinstance(s, str) and s.strip() for s in value):
-            errors[name] = ["This field may not be blank."]
-        elif name in _INT_OVERRIDES:
-            values[name] = int(value)
-        elif name == "generate_docs_override":
-            values[name] = str(value).lower() == "true"
-        else:
-            values[name] = tuple(s.strip() for s in value) if name == "steps_override" else value
+        if body.get(name) is not None:
+            try:
+                values[name] = _clean_override(name, body[name])
+            except ValueError as exc:
+                errors[name] = [str(exc)]
     if errors or not isinstance(cause, str):
         raise _ApiError.invalid(errors)
-    steps = values.pop("steps_override", None)
-    text = {k: v for k, v in values.items() if isinstance(v, str)}
+    texts = {name: value for name, value in values.items() if isinstance(value, str)}
+    steps = values.get("steps_override")
+    named = ("git_sha", "git_branch", "schema_override", "steps_override")
     return _Trigger(
         cause=cause,
-        git_sha=text.get("git_sha"),
-        git_branch=text.get("git_branch"),
-        schema_override=text.get("schema_override"),
+        git_sha=texts.get("git_sha"),
+        git_branch=texts.get("git_branch"),
+        schema_override=texts.get("schema_override"),
         steps_override=steps if isinstance(steps, tuple) else None,
-        other_overrides=tuple(values.items()),
+        other_overrides=tuple((k, v) for k, v in values.items() if k not in named),
     )
 
 
@@ -714,7 +727,8 @@ class Sandbox:
         self, kind: str, *, method: str = "*", path: str = ".*", times: int = 1, **options: float
     ) -> None:
         """Give the next `times` requests whose method matches and whose path `re.search`es
-        `path` the fault `kind`; later requests are answered normally again."""
+        `path` the fault `kind`; later requests are answered normally again. Options:
+        `retry_after` (429) and `delay` (slow, in real seconds: time_scale does not apply)."""
         if kind not in _FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; use one of {sorted(_FAULT_KINDS)}")
         unknown = set(options) - _FAULT_OPTIONS.get(kind, set())
@@ -961,8 +975,7 @@ class Sandbox:
                 "DBT_CLOUD_RUN_REASON_CATEGORY": run.trigger.cause_category,
             },
         }
-        body = _artifact(call.rest, self._project_slug(run), metadata)
-        return _ApiError(200, body).response()
+        return _json_response(200, _artifact(call.rest, self._project_slug(run), metadata))
 
     # ---------------------------------------------------------------- JSON shapes
 
@@ -1234,10 +1247,12 @@ class _Server(ThreadingHTTPServer):
                 with contextlib.suppress(OSError):
                     connection.shutdown(socket.SHUT_RDWR)
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: object
+    ) -> None:
         """A client that hung up (timeouts, dropped faults) is normal here, not an error."""
         if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)  # type: ignore[arg-type]
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -6,18 +6,21 @@ the landing waiter then send the plan through the client.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pygit2
 
 from datachonk_hooks.cause import CauseContext, build_cause, clean, truncate
-from datachonk_hooks.config import Settings
+from datachonk_hooks.config import CONFIG_NAME, DetectRules, Settings, find_config_file
 from datachonk_hooks.credentials import resolve_token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, TriggerRequest
-from datachonk_hooks.errors import ConfigError
-from datachonk_hooks.gitrepo import CommitInfo, branch_of, resolve_commit
+from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, Run, TriggerRequest
+from datachonk_hooks.detect import GeneratedModel, detect_generated, project_folders
+from datachonk_hooks.errors import ConfigError, DatachonkError
+from datachonk_hooks.gitrepo import CommitInfo, branch_of, read_blob, resolve_commit, work_tree
+from datachonk_hooks.ledger import Ledger, TriggerRecord
+from datachonk_hooks.push import PushUpdate, pushed_range
 
 
 @dataclass(frozen=True)
@@ -84,3 +87,264 @@ def make_client(settings: Settings, env: Mapping[str, str]) -> DbtCloudClient:
     return DbtCloudClient(
         host=settings.host, account_id=settings.require_account_id(), token=resolve_token(env)
     )
+
+
+# ----------------------------------------------------------------------------- pushes
+
+
+@dataclass(frozen=True)
+class UpdatePlan:
+    """What one pushed ref leads to: the generated models found and the trigger, if any."""
+
+    update: PushUpdate
+    models: tuple[GeneratedModel, ...] = ()
+    trigger: TriggerPlan | None = None
+    settings: Settings | None = None
+    #: why nothing is triggered (None when `trigger` is set)
+    skipped: str | None = None
+    #: the repository has generated models but no dbt Cloud connection
+    needs_connect: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "local_ref": self.update.local_ref,
+            "remote_ref": self.update.remote_ref,
+            "sha": self.update.local_sha,
+            "models": [
+                {"path": m.path, "names": list(m.names), "change": m.change, "reason": m.reason}
+                for m in self.models
+            ],
+            "trigger": self.trigger.to_json() if self.trigger else None,
+            "skipped": self.skipped,
+        }
+
+
+def settings_text_at(repo: pygit2.Repository, commit: pygit2.Commit) -> tuple[str, str] | None:
+    """(text, label) of datachonk.yaml in the commit: at the root, else by a dbt project."""
+    for folder in ["", *project_folders(commit.tree)]:
+        path = f"{folder}/{CONFIG_NAME}" if folder else CONFIG_NAME
+        data = read_blob(commit, path)
+        if data is not None:
+            label = f"{path}@{str(commit.id)[:7]}"
+            try:
+                return data.decode("utf-8"), label
+            except UnicodeDecodeError:
+                raise ConfigError(f"{label}: not UTF-8 text; save the file as UTF-8") from None
+    return None
+
+
+def settings_at(repo: pygit2.Repository, commit: pygit2.Commit, env: Mapping[str, str]) -> Settings:
+    """Settings as pushed: datachonk.yaml from the commit, else the work tree's file."""
+    from datachonk_hooks.config import load_settings, load_settings_file
+
+    found = settings_text_at(repo, commit)
+    if found is not None:
+        text, label = found
+        return load_settings(text, source=label, env=env)
+    top = work_tree(repo)
+    return load_settings_file(find_config_file(top, top), env=env)
+
+
+def _detect_rules(repo: pygit2.Repository, commit: pygit2.Commit) -> DetectRules | None:
+    """Detection rules without parsing YAML when the file cannot hold custom ones.
+
+    The hook runs on every push; a datachonk.yaml that never mentions `detect` uses the
+    default rules, so the YAML parser is only loaded when something was found.
+    """
+    found = settings_text_at(repo, commit)
+    if found is None or "detect" not in found[0]:
+        return DetectRules()
+    return None
+
+
+def plan_push_update(
+    repo: pygit2.Repository,
+    update: PushUpdate,
+    remote: str,
+    env: Mapping[str, str],
+    *,
+    force: bool = False,
+    cause: str | None = None,
+) -> UpdatePlan:
+    """Decide what `update` triggers: detection on the pushed range, then the job.
+
+    `force` (`datachonk push --trigger-dbt-run`) triggers even without generated models and
+    with `auto_trigger: false`.
+    """
+    if update.is_delete:
+        return UpdatePlan(update, skipped="a deleted ref")
+    branch = update.branch
+    if branch is None:
+        return UpdatePlan(update, skipped=f"{update.remote_ref} is not a branch")
+    pushed = pushed_range(repo, update, remote)
+    if pushed is None:
+        return UpdatePlan(update, skipped=f"{update.local_sha[:7]} is not a commit")
+    rules = _detect_rules(repo, pushed.tip)
+    settings: Settings | None = None
+    if rules is None:
+        settings = settings_at(repo, pushed.tip, env)
+        rules = settings.detect
+    models = tuple(detect_generated(repo, pushed.tip, pushed.commits, pushed.base, rules))
+    if not models and not force:
+        return UpdatePlan(update, skipped="no DataChonk-generated models in the push")
+    settings = settings or settings_at(repo, pushed.tip, env)
+    if not settings.configured:
+        return UpdatePlan(
+            update,
+            models,
+            settings=settings,
+            skipped="no dbt Cloud connection is configured",
+            needs_connect=True,
+        )
+    if not settings.auto_trigger and not force:
+        return UpdatePlan(update, models, settings=settings, skipped="auto_trigger is false")
+    job_id = settings.job_for_branch(branch)
+    if job_id is None:
+        return UpdatePlan(update, models, settings=settings, skipped=f"no job for branch {branch}")
+    tip = CommitInfo.of(pushed.tip)
+    names = tuple(dict.fromkeys(name for m in models for name in m.names))
+    context = CauseContext(
+        subject=tip.subject,
+        sha=tip.sha,
+        branch=branch,
+        author=tip.author,
+        commits=max(1, len(pushed.commits)),
+        models=names,
+    )
+    steps = (f"dbt build --select {' '.join(f'{n}+' for n in names)}",)
+    request = TriggerRequest(
+        cause=literal_cause(cause) if cause else build_cause(context, settings.cause),
+        git_sha=tip.sha,
+        git_branch=branch,
+        steps_override=steps if settings.select_changed and names else None,
+    )
+    plan = TriggerPlan(settings.host, settings.require_account_id(), job_id, request)
+    return UpdatePlan(update, models, plan, settings)
+
+
+# ----------------------------------------------------------------------------- delivery
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The outcome of trying to deliver one ledger trigger."""
+
+    record: TriggerRecord
+    run: Run | None = None
+    error: DatachonkError | None = None
+    #: another process holds it, or it was already delivered
+    skipped: bool = False
+
+
+@dataclass
+class ClientPool:
+    """One client per (host, account), created on first use, all closed together."""
+
+    env: Mapping[str, str]
+    factory: Callable[[str, int, Mapping[str, str]], DbtCloudClient] | None = None
+    _clients: dict[tuple[str, int], DbtCloudClient] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, client: DbtCloudClient) -> ClientPool:
+        """A pool holding one ready client (its owner closes it)."""
+        pool = cls(env={})
+        pool._clients[(client.host, client.account_id)] = client
+        return pool
+
+    def get(self, host: str, account_id: int) -> DbtCloudClient:
+        key = (host, account_id)
+        if key not in self._clients:
+            if self.factory is not None:
+                self._clients[key] = self.factory(host, account_id, self.env)
+            else:
+                token = resolve_token(self.env)
+                self._clients[key] = DbtCloudClient(host=host, account_id=account_id, token=token)
+        return self._clients[key]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+
+def deliver(ledger: Ledger, trigger_id: int, pool: ClientPool) -> Delivery:
+    """Send one pending trigger, exactly once, and record what happened.
+
+    The ledger claim makes this process the only sender. A trigger that was attempted
+    before (a crash, a lost answer) is first looked up in dbt Cloud by job, git_sha and
+    cause, and adopted when found, instead of being POSTed blindly a second time.
+    """
+    record = ledger.claim(trigger_id)
+    if record is None:
+        current = ledger.get(trigger_id)
+        assert current is not None
+        return Delivery(current, skipped=True)
+    try:
+        client = pool.get(record.host, record.account_id)
+        run = None
+        since = record.first_attempt_at
+        if record.attempts > 1 and since is not None:
+            run = client.find_run(record.job_id, record.request, since=since)
+        if run is None:
+            run = client.trigger_run(record.job_id, record.request, since=since)
+    except (DbtCloudError, ConfigError) as exc:
+        return Delivery(ledger.mark_pending(trigger_id, str(exc)), error=exc)
+    except BaseException:
+        ledger.mark_pending(trigger_id, "interrupted while sending; will be looked up first")
+        raise
+    record = ledger.mark_triggered(
+        trigger_id, run_id=run.id, run_url=run.href, run_status=int(run.status)
+    )
+    return Delivery(record, run)
+
+
+def trigger_through_ledger(
+    repo: pygit2.Repository,
+    plan: TriggerPlan,
+    client: DbtCloudClient,
+    *,
+    force: bool,
+    echo: Callable[[str], None],
+    source: str = "manual",
+) -> Run:
+    """Trigger `plan` unless its commit already started a run of the job (then return that).
+
+    Goes through the ledger like the hook does, so a push and a manual run of the same
+    commit start one run; a failed delivery stays pending for `datachonk-hook retry`.
+    """
+    from datachonk_hooks.ledger import TriggerState
+
+    sha = plan.request.git_sha or ""
+    with Ledger.for_repo(repo) as ledger:
+        row, created = ledger.add_trigger(
+            host=plan.host,
+            account_id=plan.account_id,
+            job_id=plan.job_id,
+            request=plan.request,
+            source=source,
+            force=force,
+        )
+        if not created and row.run_id is not None:
+            echo(
+                f"{sha[:7]} already triggered run {row.run_id} of job {plan.job_id};"
+                " use --force to trigger it again"
+            )
+            return client.get_run(row.run_id, related=())
+        if row.state is TriggerState.AWAITING_PUSH:
+            raise DatachonkError(
+                f"{sha[:7]} is waiting for its push to land and will be triggered then (see"
+                " `datachonk-hook history`); use --force to trigger it now anyway"
+            )
+        result = deliver(ledger, row.id, ClientPool.of(client))
+    if result.skipped:
+        raise DatachonkError(
+            f"{sha[:7]} is being sent to dbt Cloud by another process right now; see"
+            " `datachonk-hook history`"
+        )
+    if result.error is not None:
+        echo(f"the trigger stays pending ({sha[:7]}, job {plan.job_id}); `datachonk-hook retry`")
+        raise result.error
+    assert result.run is not None
+    branch = f" on {plan.request.git_branch}" if plan.request.git_branch else ""
+    echo(f"Triggered run {result.run.id} of job {plan.job_id} for {sha[:7]}{branch}")
+    return result.run

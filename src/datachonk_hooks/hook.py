@@ -1,0 +1,229 @@
+"""`datachonk-hook pre-push`: record what a push should trigger, start the waiter, exit 0.
+
+The hook never holds a push up: with nothing to do it returns at once, and the network is
+only used after the push, by the detached waiter (or by `datachonk push` in the
+foreground). It exits non-zero only for a broken configuration, and only in strict mode.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pygit2
+
+from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
+from datachonk_hooks.push import (
+    PushUpdate,
+    tracking_refs,
+    updates_from_pre_commit,
+    updates_from_stdin,
+)
+
+ENV_DRY_RUN = "DATACHONK_DRY_RUN"
+ENV_STRICT = "DATACHONK_STRICT"
+#: set by `datachonk push`: record only; it delivers in the foreground after `git push`
+ENV_FOREGROUND = "DATACHONK_PUSH_FOREGROUND"
+#: set by `datachonk push --trigger-dbt-run`: trigger without generated models too
+ENV_FORCE = "DATACHONK_FORCE_TRIGGER"
+#: set by `datachonk push --cause`
+ENV_CAUSE = "DATACHONK_CAUSE"
+PREFIX = "datachonk:"
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class PushInput:
+    """The push as the hook sees it."""
+
+    remote_name: str
+    remote_url: str
+    updates: tuple[PushUpdate, ...]
+    source: str  # "pre-commit" or "git"
+
+
+def read_push(
+    env: Mapping[str, str],
+    stdin_lines: Callable[[], Sequence[str]],
+    repo: pygit2.Repository,
+    remote: str | None,
+    url: str | None,
+) -> PushInput:
+    """From pre-commit's variables when it runs us, else from git's stdin and arguments."""
+    if any(env.get(k) for k in ("PRE_COMMIT_TO_REF", "PRE_COMMIT_LOCAL_BRANCH")):
+        name = env.get("PRE_COMMIT_REMOTE_NAME") or remote or "origin"
+        return PushInput(
+            name,
+            env.get("PRE_COMMIT_REMOTE_URL") or url or name,
+            tuple(updates_from_pre_commit(env, repo)),
+            "pre-commit",
+        )
+    name = remote or "origin"
+    return PushInput(name, url or name, tuple(updates_from_stdin(stdin_lines())), "git")
+
+
+def run_pre_push(
+    repo: pygit2.Repository,
+    push: PushInput,
+    env: Mapping[str, str],
+    *,
+    dry_run: bool,
+    echo: Callable[[str], None],
+    echo_json: Callable[[object], None] | None = None,
+) -> int:
+    """Plan every update; record and hand over the triggers (or print them for a dry run)."""
+    from datachonk_hooks.trigger import plan_push_update
+
+    strict = _truthy(env.get(ENV_STRICT))
+    force = _truthy(env.get(ENV_FORCE))
+    plans = []
+    for update in push.updates:
+        try:
+            plans.append(
+                plan_push_update(
+                    repo, update, push.remote_name, env, force=force, cause=env.get(ENV_CAUSE)
+                )
+            )
+        except ConfigError as exc:
+            echo(f"{PREFIX} {exc}")
+            if strict:
+                return ExitCode.USAGE
+            echo(f"{PREFIX} nothing triggered for {update.remote_ref}; the push goes on")
+    if dry_run:
+        _show_dry_run(plans, echo, echo_json)
+        return ExitCode.OK
+    if any(p.needs_connect for p in plans):
+        echo(
+            f"{PREFIX} this push has DataChonk-generated models but no dbt Cloud connection"
+            " is configured; run `datachonk-hook connect` to trigger runs on push"
+        )
+    triggers = [p for p in plans if p.trigger is not None]
+    _hand_over(repo, push, env, triggers, echo)
+    return ExitCode.OK
+
+
+def _show_dry_run(
+    plans: Sequence[object], echo: Callable[[str], None], echo_json: Callable[[object], None] | None
+) -> None:
+    import json
+
+    from datachonk_hooks.trigger import UpdatePlan
+
+    typed = [p for p in plans if isinstance(p, UpdatePlan)]
+    if echo_json is not None:
+        echo_json({"dry_run": True, "updates": [p.to_json() for p in typed]})
+        return
+    echo("Dry run: nothing is recorded or sent.")
+    if not typed:
+        echo("no refs to push")
+    for plan in typed:
+        update = plan.update
+        echo(f"{update.local_ref} {update.local_sha[:7]} -> {update.remote_ref}")
+        for model in plan.models:
+            names = ", ".join(model.names) or "no model names"
+            echo(f"  {model.change:8} {model.path} ({names}; by {model.reason})")
+        if plan.trigger is None:
+            echo(f"  nothing to trigger: {plan.skipped}")
+            continue
+        echo(f"  would POST {plan.trigger.url}")
+        for line in json.dumps(plan.trigger.request.body(), indent=2).splitlines():
+            echo(f"  {line}")
+
+
+def _hand_over(
+    repo: pygit2.Repository,
+    push: PushInput,
+    env: Mapping[str, str],
+    triggers: Sequence[object],
+    echo: Callable[[str], None],
+) -> None:
+    """Record the triggers as awaiting the push, and start the waiter when there is work."""
+    from datachonk_hooks.landing import git_push_pid, spawn_waiter
+    from datachonk_hooks.ledger import Ledger, TriggerState, common_dir
+    from datachonk_hooks.trigger import UpdatePlan
+
+    foreground = bool(env.get(ENV_FOREGROUND))
+    ledger_file = common_dir(repo) / "datachonk" / "ledger.sqlite3"
+    if not triggers and not ledger_file.exists():
+        return
+    with Ledger.for_repo(repo) as ledger:
+        has_backlog = bool(ledger.deliverable())
+        if not triggers and not has_backlog:
+            return
+        record = ledger.record_push(
+            remote_name=push.remote_name,
+            remote_url=push.remote_url,
+            git_pid=git_push_pid(),
+            tracking_before=tracking_refs(repo, push.remote_name),
+            foreground=foreground,
+        )
+        new = 0
+        for plan in triggers:
+            assert isinstance(plan, UpdatePlan) and plan.trigger is not None
+            trigger = plan.trigger
+            row, created = ledger.add_trigger(
+                host=trigger.host,
+                account_id=trigger.account_id,
+                job_id=trigger.job_id,
+                request=trigger.request,
+                source="push",
+                push_id=record.id,
+                awaiting_push=True,
+            )
+            sha, branch = row.sha[:7], row.branch
+            if created:
+                new += 1
+                echo(
+                    f"{PREFIX} dbt Cloud job {row.job_id} will run for {sha} ({branch})"
+                    " once the push lands"
+                )
+            elif row.run_id is not None:
+                echo(f"{PREFIX} {sha} already triggered run {row.run_id} of job {row.job_id}")
+            elif row.state is not TriggerState.PUSH_FAILED:
+                echo(f"{PREFIX} {sha} is already queued for job {row.job_id} ({row.state})")
+    if not foreground and (new or has_backlog):
+        spawn_waiter(repo, record.id, env)
+
+
+def pre_push_main(
+    *,
+    remote: str | None,
+    url: str | None,
+    dry_run: bool,
+    as_json: bool,
+    env: Mapping[str, str] | None,
+    stdin_lines: Callable[[], Sequence[str]],
+    echo: Callable[[str], None],
+    echo_json: Callable[[object], None],
+) -> int:
+    """The whole hook, never raising: a broken hook must not break anyone's push."""
+    from datachonk_hooks.gitrepo import open_repo
+
+    env = dict(os.environ if env is None else env)
+    strict = _truthy(env.get(ENV_STRICT))
+    dry_run = dry_run or _truthy(env.get(ENV_DRY_RUN))
+    try:
+        repo = open_repo(Path.cwd())
+        push = read_push(env, stdin_lines, repo, remote, url)
+        return run_pre_push(
+            repo,
+            push,
+            env,
+            dry_run=dry_run,
+            echo=echo,
+            echo_json=echo_json if as_json else None,
+        )
+    except DatachonkError as exc:
+        echo(f"{PREFIX} {exc}")
+        if strict and isinstance(exc, ConfigError):
+            return ExitCode.USAGE
+        echo(f"{PREFIX} nothing was triggered; the push goes on")
+        return ExitCode.OK
+    except Exception as exc:  # a bug in the hook must not block the push
+        echo(f"{PREFIX} unexpected error, nothing triggered ({type(exc).__name__}: {exc})")
+        return ExitCode.OK

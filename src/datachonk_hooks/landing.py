@@ -1,0 +1,479 @@
+"""The landing waiter: has the push really reached the remote? Then deliver its triggers.
+
+git has no post-push hook and pre-push runs before any object is sent, so the hook records
+its triggers as "awaiting push" and starts this waiter, detached, and returns at once. The
+waiter watches the `git push` process: once it has ended, the remote-tracking ref tells
+whether the server accepted the ref (git only moves it on success); `git ls-remote` answers
+when there is no tracking ref (a push to a URL). A rejected push triggers nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+import pygit2
+
+from datachonk_hooks.errors import DatachonkError
+from datachonk_hooks.ledger import Ledger, PushRecord, TriggerRecord, TriggerState, common_dir
+from datachonk_hooks.push import PushUpdate, tracking_refs
+
+WAITER_LOG = "waiter.log"
+LANDING_TIMEOUT = 600.0  # a push that has not landed after 10 minutes is left to `retry`
+ENV_LANDING_TIMEOUT = "DATACHONK_LANDING_TIMEOUT"
+
+
+def state_dir(repo: pygit2.Repository) -> Path:
+    folder = common_dir(repo) / "datachonk"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def _parent_and_args(pid: int) -> tuple[int, list[str]] | None:
+    """(parent pid, argv) of a process, from /proc on Linux or `ps` elsewhere."""
+    proc = Path("/proc") / str(pid)
+    if proc.exists():
+        try:
+            stat = (proc / "stat").read_text()
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        return parent, [a.decode(errors="replace") for a in argv if a]
+    try:
+        done = subprocess.run(
+            ["ps", "-o", "ppid=", "-o", "args=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    fields = done.stdout.split()
+    if done.returncode != 0 or not fields or not fields[0].isdigit():
+        return None
+    return int(fields[0]), fields[1:]
+
+
+def git_push_pid(start: int | None = None, max_depth: int = 8) -> int | None:
+    """The pid of the `git push` process this hook runs under, if any."""
+    pid = start if start is not None else os.getppid()
+    for _ in range(max_depth):
+        if pid <= 1:
+            return None
+        info = _parent_and_args(pid)
+        if info is None:
+            return None
+        parent, argv = info
+        if argv and Path(argv[0]).name in ("git", "git.exe") and "push" in argv[1:]:
+            return pid
+        pid = parent
+    return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (ended, not yet reaped by its parent) counts as ended.
+    stat = Path("/proc") / str(pid) / "stat"
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def spawn_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) -> int:
+    """Start the detached waiter for `push_id`; returns its pid.
+
+    Its own session (so a Ctrl-C of `git push` does not kill it), stdin from /dev/null and
+    output to a log file: pre-commit waits for every process holding its pipes, so an
+    inherited stdout would hold the push up. The token travels in the environment only.
+    """
+    log_path = state_dir(repo) / WAITER_LOG
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "datachonk_hooks", "land", str(push_id)],
+            cwd=str(Path(repo.workdir or repo.path)),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    return process.pid
+
+
+# ----------------------------------------------------------------------------- has it landed?
+
+
+def _git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    return env
+
+
+def remote_sha(repo: pygit2.Repository, url: str, remote_ref: str) -> str | None:
+    """What the remote holds for `remote_ref` now (`git ls-remote`), or None if unknown."""
+    try:
+        done = subprocess.run(
+            ["git", "ls-remote", "--", url, remote_ref],
+            cwd=str(Path(repo.workdir or repo.path)),
+            env=_git_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    for line in done.stdout.splitlines():
+        sha, _, name = line.partition("\t")
+        if name == remote_ref:
+            return sha
+    return ""  # the remote does not have the ref
+
+
+def _contains(repo: pygit2.Repository, newer: str, sha: str) -> bool:
+    if newer == sha:
+        return True
+    try:
+        return bool(repo.descendant_of(pygit2.Oid(hex=newer), pygit2.Oid(hex=sha)))
+    except (KeyError, ValueError, pygit2.GitError):
+        return False
+
+
+def tracking_has(repo: pygit2.Repository, remote: str, branch: str, sha: str) -> bool:
+    name = f"refs/remotes/{remote}/{branch}"
+    try:
+        target = str(repo.references[name].resolve().target)
+    except (KeyError, pygit2.GitError):
+        return False
+    return _contains(repo, target, sha)
+
+
+def remote_has(repo: pygit2.Repository, url: str, branch: str, sha: str) -> bool | None:
+    """Whether the remote's branch holds `sha` (ls-remote); None when it cannot be asked."""
+    current = remote_sha(repo, url, f"refs/heads/{branch}")
+    if current is None:
+        return None
+    return bool(current) and _contains(repo, current, sha)
+
+
+# ----------------------------------------------------------------------------- the waiter
+
+
+@dataclass
+class Waiter:
+    """Wait for one recorded push to land, then deliver (and optionally watch) its triggers."""
+
+    repo: pygit2.Repository
+    ledger: Ledger
+    push: PushRecord
+    env: Mapping[str, str]
+    #: where progress lines go (the waiter's log file, or `datachonk push`'s stderr)
+    emit: Callable[[str], None] = print
+    timeout: float = LANDING_TIMEOUT
+    poll: float = 0.1
+    #: the push is known to be over (`datachonk push` after `git push` returned)
+    push_ended: bool = False
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def log(self, message: str) -> None:
+        self.emit(message)
+
+    def awaiting(self) -> list[TriggerRecord]:
+        return [
+            t
+            for t in self.ledger.triggers_for_push(self.push.id)
+            if t.state is TriggerState.AWAITING_PUSH
+        ]
+
+    def landed(self, trigger: TriggerRecord, *, push_ended: bool) -> bool | None:
+        """True landed, False failed, None not known yet."""
+        branch = trigger.branch or ""
+        named = self.push.remote_name != self.push.remote_url
+        if named and tracking_has(self.repo, self.push.remote_name, branch, trigger.sha):
+            return True
+        if not push_ended:
+            return None
+        return remote_has(self.repo, self.push.remote_url, branch, trigger.sha)
+
+    def wait(self) -> str:
+        """'landed', 'failed' or 'expired'; updates the ledger accordingly.
+
+        With the `git push` process known, wait for it to end, then judge each ref once:
+        git moves the tracking ref before it exits, and `ls-remote` settles the rest. Without
+        it (a hook run by hand), poll the tracking refs and now and then the remote.
+        """
+        deadline = self.clock() + self.timeout
+        pid = self.push.git_pid
+        while (
+            not self.push_ended and pid is not None and pid_alive(pid) and self.clock() < deadline
+        ):
+            self.sleep(self.poll)
+        ended = self.push_ended or (pid is not None and not pid_alive(pid))
+        next_remote_check = self.clock()
+        while True:
+            waiting = self.awaiting()
+            ask_remote = ended or self.clock() >= next_remote_check
+            if ask_remote and not ended:
+                next_remote_check = self.clock() + 5.0
+            answers = [self.landed(t, push_ended=ask_remote) for t in waiting]
+            if all(answer is True for answer in answers):
+                self.ledger.mark_push_landed(self.push.id)
+                self.log(f"push to {self.push.remote_name} landed")
+                return "landed"
+            if ended and None not in answers:
+                failed = [t for t, a in zip(waiting, answers, strict=True) if a is False]
+                refs = ", ".join(sorted({t.branch or "?" for t in failed}))
+                reason = f"the push of {refs} to {self.push.remote_name} did not land"
+                self.log(reason + "; nothing triggered for it")
+                if len(failed) == len(waiting):
+                    self.ledger.mark_push_failed(self.push.id, reason)
+                    return "failed"
+                self._settle_partially(waiting, answers, reason)
+                return "landed"
+            if ended or self.clock() >= deadline:
+                reason = (
+                    "could not confirm that the push landed; `datachonk-hook retry` checks again"
+                )
+                self.ledger.expire_push(self.push.id, reason)
+                self.log(reason)
+                return "expired"
+            self.sleep(self.poll)
+
+    def _settle_partially(
+        self, waiting: list[TriggerRecord], answers: list[bool | None], reason: str
+    ) -> None:
+        # The ledger settles whole pushes; a partly rejected multi-ref push is split by
+        # marking the push landed, then sending the failed ones back to push_failed.
+        self.ledger.mark_push_landed(self.push.id)
+        for trigger, answer in zip(waiting, answers, strict=True):
+            if answer is False:
+                self.ledger.mark_push_failed_trigger(trigger.id, reason)
+
+    def extra_updates(self, known_branches: set[str]) -> list[PushUpdate]:
+        """Other refs this push moved, for pre-commit which only shows the hook the first.
+
+        A remote-tracking ref that changed during the push and now points at the tip of a
+        local branch was, in all likelihood, pushed by this push (a concurrent fetch would
+        bring commits this clone does not have on a local branch).
+        """
+        if self.push.remote_name == self.push.remote_url:
+            return []
+        local_tips = {
+            str(self.repo.references[name].resolve().target)
+            for name in self.repo.references
+            if name.startswith("refs/heads/")
+        }
+        prefix = f"refs/remotes/{self.push.remote_name}/"
+        updates = []
+        for name, sha in tracking_refs(self.repo, self.push.remote_name).items():
+            branch = name.removeprefix(prefix)
+            before = self.push.tracking_before.get(name)
+            if sha == before or branch in known_branches or sha not in local_tips:
+                continue
+            updates.append(
+                PushUpdate(f"refs/heads/{branch}", sha, f"refs/heads/{branch}", before or "0" * 40)
+            )
+        return updates
+
+
+def log_line(push_id: int, out: TextIO | None = None) -> Callable[[str], None]:
+    """Timestamped lines for the waiter's log file."""
+
+    def emit(message: str) -> None:
+        stream = out or sys.stdout
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        stream.write(f"{stamp} [waiter {os.getpid()} push {push_id}] {message}\n")
+        stream.flush()
+
+    return emit
+
+
+def run_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) -> int:
+    """The body of `datachonk-hook land PUSH_ID` (started by the hook, detached)."""
+    from datachonk_hooks.trigger import ClientPool
+
+    timeout = float(env.get(ENV_LANDING_TIMEOUT) or LANDING_TIMEOUT)
+    with Ledger.for_repo(repo) as ledger:
+        push = ledger.get_push(push_id)
+        if push is None:
+            raise DatachonkError(f"no push {push_id} in the ledger")
+        waiter = Waiter(repo, ledger, push, env, emit=log_line(push_id), timeout=timeout)
+        waiter.log(f"waiting for the push to {push.remote_name} to land")
+        outcome = waiter.wait()
+        pool = ClientPool(env)
+        try:
+            if outcome == "landed" and push.git_pid is not None and not push.foreground:
+                _add_extra_refs(waiter, env)
+            deliver_pending(repo, ledger, pool, env, log=waiter.log)
+        finally:
+            pool.close()
+    return 0
+
+
+def _add_extra_refs(waiter: Waiter, env: Mapping[str, str]) -> None:
+    from datachonk_hooks.trigger import plan_push_update
+
+    known = {t.branch for t in waiter.ledger.triggers_for_push(waiter.push.id) if t.branch}
+    for update in waiter.extra_updates(known):
+        try:
+            plan = plan_push_update(waiter.repo, update, waiter.push.remote_name, env)
+        except DatachonkError as exc:
+            waiter.log(f"{update.remote_ref}: {exc}")
+            continue
+        if plan.trigger is None:
+            waiter.log(f"{update.remote_ref}: {plan.skipped}")
+            continue
+        waiter.ledger.add_trigger(
+            host=plan.trigger.host,
+            account_id=plan.trigger.account_id,
+            job_id=plan.trigger.job_id,
+            request=plan.trigger.request,
+            source="push",
+            push_id=waiter.push.id,
+        )
+        waiter.log(f"{update.remote_ref}: also pushed, with generated models")
+
+
+def deliver_pending(
+    repo: pygit2.Repository,
+    ledger: Ledger,
+    pool: object,
+    env: Mapping[str, str],
+    *,
+    log: Callable[[str], None],
+) -> list[TriggerRecord]:
+    """Deliver every deliverable trigger; expired pushes are checked for landing first."""
+    from datachonk_hooks.trigger import ClientPool, deliver
+
+    assert isinstance(pool, ClientPool)
+    still_pending = []
+    for record in ledger.deliverable():
+        if not _confirm_landed(repo, ledger, record, log):
+            continue
+        result = deliver(ledger, record.id, pool)
+        if result.skipped:
+            continue
+        if result.run is not None:
+            log(
+                f"triggered run {result.run.id} of job {record.job_id} for {record.sha[:7]}"
+                f" ({record.branch}): {result.run.href or ''}".rstrip()
+            )
+        else:
+            log(f"job {record.job_id} for {record.sha[:7]} stays pending: {result.error}")
+            still_pending.append(result.record)
+    return still_pending
+
+
+def _confirm_landed(
+    repo: pygit2.Repository, ledger: Ledger, record: TriggerRecord, log: Callable[[str], None]
+) -> bool:
+    """Pending triggers of a push the waiter could not confirm are checked before sending."""
+    if record.push_id is None:
+        return True
+    push = ledger.get_push(record.push_id)
+    if push is None or push.state != "expired":
+        return True
+    branch = record.branch or ""
+    named = push.remote_name != push.remote_url
+    if named and tracking_has(repo, push.remote_name, branch, record.sha):
+        return True
+    answer = remote_has(repo, push.remote_url, branch, record.sha)
+    if answer is None:
+        log(f"cannot reach {push.remote_url} to check the push of {record.sha[:7]}; kept")
+        return False
+    if not answer:
+        ledger.mark_push_failed_trigger(record.id, f"{record.sha[:7]} never reached {branch}")
+        log(f"{record.sha[:7]} is not on {push.remote_name}/{branch}; not triggered")
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------- datachonk push
+
+
+@dataclass(frozen=True)
+class ForegroundPush:
+    """What `datachonk push` did: git's exit code and the triggers it delivered."""
+
+    git_exit_code: int
+    delivered: tuple[TriggerRecord, ...]
+    pending: tuple[TriggerRecord, ...]
+    recorded: bool  # the pre-push hook ran and recorded this push
+
+
+def push_and_deliver(
+    repo: pygit2.Repository,
+    git_args: list[str],
+    env: Mapping[str, str],
+    *,
+    force: bool,
+    cause: str | None,
+    log: Callable[[str], None],
+) -> ForegroundPush:
+    """Run `git push`, then deliver in the foreground what landed (no waiter is started).
+
+    The pre-push hook, told by DATACHONK_PUSH_FOREGROUND, records the push and its triggers
+    but leaves delivery to us; with `force` it records a trigger for every pushed branch.
+    """
+    from datachonk_hooks.hook import ENV_CAUSE, ENV_FORCE, ENV_FOREGROUND
+    from datachonk_hooks.trigger import ClientPool, deliver
+
+    with Ledger.for_repo(repo) as ledger:
+        before = ledger.last_push_id()
+        child_env = {**env, ENV_FOREGROUND: "1"}
+        if force:
+            child_env[ENV_FORCE] = "1"
+        if cause:
+            child_env[ENV_CAUSE] = cause
+        done = subprocess.run(
+            ["git", "push", *git_args],
+            cwd=str(Path(repo.workdir or repo.path)),
+            env=child_env,
+            check=False,
+        )
+        pushes = [p for p in ledger.pushes_after(before) if p.foreground]
+        if done.returncode != 0:
+            for push in pushes:
+                ledger.mark_push_failed(push.id, f"git push exited with {done.returncode}")
+            return ForegroundPush(done.returncode, (), (), bool(pushes))
+        ids: list[int] = []
+        for push in pushes:
+            waiter = Waiter(repo, ledger, push, env, emit=log, push_ended=True)
+            if waiter.wait() == "landed":
+                if not force:
+                    _add_extra_refs(waiter, env)
+                ids += [
+                    t.id
+                    for t in ledger.triggers_for_push(push.id)
+                    if t.state is TriggerState.PENDING
+                ]
+        pool = ClientPool(env)
+        try:
+            results = [deliver(ledger, trigger_id, pool) for trigger_id in ids]
+        finally:
+            pool.close()
+        delivered = tuple(r.record for r in results if r.run is not None)
+        pending = tuple(r.record for r in results if r.error is not None)
+        return ForegroundPush(0, delivered, pending, bool(pushes))
