@@ -204,10 +204,15 @@ def test_every_command_has_help() -> None:
 
 def test_python_dash_m_and_both_scripts() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "datachonk_hooks", "--help"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "datachonk_hooks", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0 and "dbt-run" in done.stdout
     bin_dir = Path(sys.executable).parent
     for script in ("datachonk-hook", "datachonk"):
-        done = subprocess.run([bin_dir / script, "--version"], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [bin_dir / script, "--version"], capture_output=True, text=True, check=False
+        )
         assert done.returncode == 0 and "datachonk-hooks" in done.stdout

@@ -338,7 +338,13 @@ def _add_extra_refs(waiter: Waiter, env: Mapping[str, str]) -> None:
     known = {t.branch for t in waiter.ledger.triggers_for_push(waiter.push.id) if t.branch}
     for update in waiter.extra_updates(known):
         try:
-            plan = plan_push_update(waiter.repo, update, waiter.push.remote_name, env)
+            plan = plan_push_update(
+                waiter.repo,
+                update,
+                waiter.push.remote_name,
+                env,
+                remote_tips=waiter.push.tracking_before.values(),
+            )
         except DatachonkError as exc:
             waiter.log(f"{update.remote_ref}: {exc}")
             continue

@@ -120,13 +120,19 @@ def tracking_refs(repo: pygit2.Repository, remote: str) -> dict[str, str]:
     return refs
 
 
-def pushed_range(repo: pygit2.Repository, update: PushUpdate, remote: str) -> PushRange | None:
+def pushed_range(
+    repo: pygit2.Repository,
+    update: PushUpdate,
+    remote: str,
+    remote_tips: Iterable[str] | None = None,
+) -> PushRange | None:
     """The commits `update` sends and its base; None for deletes and non-commit objects.
 
     Known remote sha: base is that commit. New branch, or a remote sha this clone lacks
     (force push without fetch): the commits are those not reachable from any
     remote-tracking ref of `remote`, as pre-commit computes them, and the base is the first
-    parent of the oldest of them.
+    parent of the oldest of them. `remote_tips` replaces the current tracking refs when the
+    push has already moved them (the waiter looking back at a landed push).
     """
     if update.is_delete:
         return None
@@ -141,7 +147,8 @@ def pushed_range(repo: pygit2.Repository, update: PushUpdate, remote: str) -> Pu
         assert base is not None
         walker.hide(base.id)
         return PushRange(update, tip, base, tuple(walker))
-    for sha in tracking_refs(repo, remote).values():
+    tips = tracking_refs(repo, remote).values() if remote_tips is None else remote_tips
+    for sha in tips:
         if _is_commit(repo, sha):
             walker.hide(pygit2.Oid(hex=sha))
     commits = tuple(walker)

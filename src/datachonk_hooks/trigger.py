@@ -6,7 +6,7 @@ the landing waiter then send the plan through the client.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +165,7 @@ def plan_push_update(
     *,
     force: bool = False,
     cause: str | None = None,
+    remote_tips: Iterable[str] | None = None,
 ) -> UpdatePlan:
     """Decide what `update` triggers: detection on the pushed range, then the job.
 
@@ -176,7 +177,7 @@ def plan_push_update(
     branch = update.branch
     if branch is None:
         return UpdatePlan(update, skipped=f"{update.remote_ref} is not a branch")
-    pushed = pushed_range(repo, update, remote)
+    pushed = pushed_range(repo, update, remote, remote_tips)
     if pushed is None:
         return UpdatePlan(update, skipped=f"{update.local_sha[:7]} is not a commit")
     rules = _detect_rules(repo, pushed.tip)

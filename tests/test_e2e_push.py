@@ -1,0 +1,369 @@
+"""Whole flows: a real `git push` to a bare remote, the real pre-commit or the standalone
+hook, the detached waiter, and the simulator as dbt Cloud."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from datachonk_hooks.ledger import Ledger, TriggerState
+from datachonk_hooks.sandbox import Sandbox
+from tests.helpers import GENERATED_SQL, HAND_SQL, TOKEN, commit_files, config_yaml, git
+
+BIN = Path(sys.executable).parent
+HOOK_ENTRY = f"{BIN / 'datachonk-hook'} pre-push"
+
+PRE_COMMIT_CONFIG = f"""\
+default_install_hook_types: [pre-push]
+repos:
+  - repo: local
+    hooks:
+      - id: datachonk-dbt-cloud
+        name: trigger dbt Cloud for DataChonk-generated models
+        entry: {HOOK_ENTRY}
+        language: unsupported
+        stages: [pre-push, manual]
+        files: '\\.(sql|py|ya?ml)$'
+        pass_filenames: false
+        require_serial: true
+        verbose: true
+"""
+
+
+@pytest.fixture(scope="session")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+@pytest.fixture
+def cloud() -> Iterator[Sandbox]:
+    with Sandbox(token=TOKEN, time_scale=20) as server:
+        yield server
+
+
+@pytest.fixture
+def env(pre_commit_home: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DBT_CLOUD_API_TOKEN": TOKEN,
+        "PRE_COMMIT_HOME": str(pre_commit_home),
+        "DATACHONK_LANDING_TIMEOUT": "30",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+class Clone:
+    """A work clone of a bare remote, driven like a user drives git."""
+
+    def __init__(self, path: Path, remote: Path, env: dict[str, str]) -> None:
+        self.path, self.remote, self.env = path, remote, env
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            list(args), cwd=self.path, env=self.env, capture_output=True, text=True, check=False
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"{args} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+        assert TOKEN not in done.stdout + done.stderr
+        return done
+
+    def push(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("git", "push", *args, check=check)
+
+    def commit(self, files: dict[str, str], message: str) -> str:
+        return commit_files(self.path, files, message)
+
+    def ledger(self) -> Ledger:
+        return Ledger(self.path / ".git" / "datachonk" / "ledger.sqlite3")
+
+    def waiter_log(self) -> str:
+        log = self.path / ".git" / "datachonk" / "waiter.log"
+        return log.read_text() if log.exists() else ""
+
+
+def make_clone(tmp_path: Path, name: str, remote: Path, env: dict[str, str]) -> Clone:
+    path = tmp_path / name
+    git(tmp_path, "clone", "--quiet", str(remote), str(path))
+    return Clone(path, remote, env)
+
+
+@pytest.fixture
+def remote(tmp_path: Path, cloud: Sandbox) -> Path:
+    """A bare remote whose main holds a configured dbt project (no generated model yet)."""
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    seed = tmp_path / "seed"
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(seed))
+    commit_files(
+        seed,
+        {
+            "dbt_project.yml": "name: shop\nversion: '1.0'\nprofile: shop\n",
+            "datachonk.yaml": config_yaml(cloud.url),
+            "models/staging/stg_customers.sql": HAND_SQL,
+        },
+        "Start the dbt project",
+    )
+    git(seed, "push", "--quiet", str(bare), "main")
+    return bare
+
+
+@pytest.fixture
+def with_pre_commit(tmp_path: Path, remote: Path, env: dict[str, str]) -> Clone:
+    clone = make_clone(tmp_path, "work", remote, env)
+    (clone.path / ".pre-commit-config.yaml").write_text(PRE_COMMIT_CONFIG)
+    clone.run("git", "add", ".pre-commit-config.yaml")
+    clone.run("git", "commit", "--quiet", "-m", "Use pre-commit")
+    clone.run(str(BIN / "pre-commit"), "install")
+    return clone
+
+
+@pytest.fixture
+def standalone(tmp_path: Path, remote: Path, env: dict[str, str]) -> Clone:
+    clone = make_clone(tmp_path, "work", remote, env)
+    clone.run(str(BIN / "datachonk-hook"), "install")
+    return clone
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+def settled(clone: Clone) -> bool:
+    """No trigger of the clone is still waiting for its push or being sent."""
+    with clone.ledger() as ledger:
+        busy = (TriggerState.AWAITING_PUSH, TriggerState.SENDING)
+        return all(t.state not in busy for t in ledger.history(100))
+
+
+# ----------------------------------------------------------------------------- pre-commit
+
+
+def test_push_with_generated_model_triggers_one_run(with_pre_commit: Clone, cloud: Sandbox) -> None:
+    clone = with_pre_commit
+    sha = clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add stg_orders")
+    done = clone.push("origin", "main")
+    assert "will run for" in done.stdout + done.stderr  # the hook says what it will do
+    eventually(lambda: len(cloud.runs) == 1)
+    [run] = cloud.runs
+    assert (run.job_id, run.git_sha, run.git_branch) == (11111, sha, "main")
+    assert run.cause == "Add stg_orders (+1 more commit)"  # the pre-commit config commit too
+    eventually(lambda: settled(clone))
+    with clone.ledger() as ledger:
+        [record] = ledger.history()
+    assert (record.state, record.run_id) == (TriggerState.TRIGGERED, run.id)
+    assert "triggered run" in clone.waiter_log()
+
+
+def test_push_without_generated_model_triggers_nothing(
+    with_pre_commit: Clone, cloud: Sandbox
+) -> None:
+    clone = with_pre_commit
+    clone.commit({"models/staging/stg_payments.sql": HAND_SQL}, "Hand-written model")
+    clone.push("origin", "main")
+    clone.commit({"README.md": "docs\n"}, "Docs only")
+    clone.push("origin", "main")
+    time.sleep(1.0)
+    assert cloud.runs == []
+    assert not (clone.path / ".git" / "datachonk" / "ledger.sqlite3").exists()
+
+
+def test_rejected_push_triggers_nothing(
+    tmp_path: Path, with_pre_commit: Clone, remote: Path, env: dict[str, str], cloud: Sandbox
+) -> None:
+    other = make_clone(tmp_path, "other", remote, env)
+    other.commit({"README.md": "someone else\n"}, "Someone else pushed first")
+    other.push("origin", "main")
+    clone = with_pre_commit
+    clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add stg_orders")
+    done = clone.push("origin", "main", check=False)
+    assert done.returncode != 0 and "rejected" in done.stderr
+    eventually(lambda: settled(clone))
+    with clone.ledger() as ledger:
+        [record] = ledger.history()
+    assert record.state is TriggerState.PUSH_FAILED
+    assert cloud.runs == []
+    assert "did not land" in clone.waiter_log()
+
+
+def test_same_commit_again_starts_no_second_run(with_pre_commit: Clone, cloud: Sandbox) -> None:
+    clone = with_pre_commit
+    clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add stg_orders")
+    clone.push("origin", "main")
+    eventually(lambda: len(cloud.runs) == 1 and settled(clone))
+    clone.push("origin", "main:release")  # same commit to a second branch
+    clone.push("--force", "origin", "main")  # and again
+    done = clone.run(str(BIN / "datachonk-hook"), "run")  # and by hand
+    assert "already triggered run" in done.stdout
+    time.sleep(1.0)
+    assert len(cloud.runs) == 1
+    forced = clone.run(str(BIN / "datachonk-hook"), "run", "--force")
+    assert "Triggered run" in forced.stdout
+    assert len(cloud.runs) == 2
+
+
+def test_outage_keeps_the_trigger_pending_until_retry(
+    with_pre_commit: Clone, cloud: Sandbox
+) -> None:
+    clone = with_pre_commit
+    cloud.stop()
+    sha = clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add stg_orders")
+    done = clone.push("origin", "main")
+    assert done.returncode == 0
+    eventually(lambda: settled(clone), timeout=60)
+    with clone.ledger() as ledger:
+        [record] = ledger.history()
+    assert record.state is TriggerState.PENDING
+    assert record.reason and "could not reach dbt Cloud" in record.reason
+    history = clone.run(str(BIN / "datachonk-hook"), "history")
+    assert "pending" in history.stdout and "why: could not reach dbt Cloud" in history.stdout
+    cloud.start()
+    retried = clone.run(str(BIN / "datachonk-hook"), "retry")
+    assert "triggered run" in retried.stdout
+    assert [(r.git_sha, r.git_branch) for r in cloud.runs] == [(sha, "main")]
+    again = clone.run(str(BIN / "datachonk-hook"), "retry")
+    assert again.stdout.strip() == "nothing pending"
+    assert len(cloud.runs) == 1
+
+
+def test_pre_commit_multi_ref_push_finds_the_other_refs(
+    with_pre_commit: Clone, cloud: Sandbox
+) -> None:
+    clone = with_pre_commit
+    main_sha = clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add orders")
+    clone.run("git", "checkout", "--quiet", "-b", "feature")
+    feature_sha = clone.commit({"models/marts/customers.sql": GENERATED_SQL}, "Add customers")
+    clone.push("origin", "main", "feature")
+    eventually(lambda: len(cloud.runs) == 2)
+    assert {(r.git_sha, r.git_branch) for r in cloud.runs} == {
+        (main_sha, "main"),
+        (feature_sha, "feature"),
+    }
+
+
+def test_first_push_of_a_root_commit(tmp_path: Path, env: dict[str, str], cloud: Sandbox) -> None:
+    bare = tmp_path / "empty.git"
+    git(tmp_path, "init", "--quiet", "--bare", str(bare))
+    clone = make_clone(tmp_path, "fresh", bare, env)
+    git(clone.path, "checkout", "--quiet", "-b", "main")
+    (clone.path / ".pre-commit-config.yaml").write_text(PRE_COMMIT_CONFIG)
+    sha = clone.commit(
+        {
+            "dbt_project.yml": "name: shop\n",
+            "datachonk.yaml": config_yaml(cloud.url),
+            "models/a.sql": GENERATED_SQL,
+        },
+        "First commit",
+    )
+    clone.run(str(BIN / "pre-commit"), "install")
+    clone.push("origin", "main")
+    eventually(lambda: len(cloud.runs) == 1)
+    assert cloud.runs[0].git_sha == sha
+
+
+# ----------------------------------------------------------------------------- standalone
+
+
+def test_standalone_hook_two_branch_push(standalone: Clone, cloud: Sandbox) -> None:
+    clone = standalone
+    main_sha = clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add orders")
+    clone.run("git", "checkout", "--quiet", "-b", "feature")
+    feature_sha = clone.commit({"models/marts/customers.sql": GENERATED_SQL}, "Add customers")
+    clone.push("origin", "main", "feature")
+    eventually(lambda: len(cloud.runs) == 2)
+    assert {(r.git_sha, r.git_branch) for r in cloud.runs} == {
+        (main_sha, "main"),
+        (feature_sha, "feature"),
+    }
+    eventually(lambda: settled(clone))
+    with clone.ledger() as ledger:
+        assert {t.push_id for t in ledger.history()} == {1}  # both from the hook's own push
+
+
+def test_standalone_push_to_a_url(standalone: Clone, remote: Path, cloud: Sandbox) -> None:
+    clone = standalone
+    sha = clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add orders")
+    clone.push(str(remote), "main")  # no remote name: no tracking ref, ls-remote decides
+    eventually(lambda: len(cloud.runs) == 1)
+    assert cloud.runs[0].git_sha == sha
+
+
+def test_install_keeps_and_chains_an_existing_hook(standalone: Clone, cloud: Sandbox) -> None:
+    clone = standalone
+    hooks = clone.path / ".git" / "hooks"
+    (hooks / "pre-push").unlink()
+    (hooks / "pre-push").write_text('#!/bin/sh\ncat > "$(dirname "$0")/../legacy-saw"\n')
+    (hooks / "pre-push").chmod(0o755)
+    done = clone.run(str(BIN / "datachonk-hook"), "install")
+    assert "kept and chained" in done.stdout
+    clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add orders")
+    clone.push("origin", "main")
+    eventually(lambda: len(cloud.runs) == 1)
+    assert "refs/heads/main" in (clone.path / ".git" / "legacy-saw").read_text()
+    clone.run(str(BIN / "datachonk-hook"), "install", "--uninstall")
+    assert "legacy-saw" in (hooks / "pre-push").read_text()
+
+
+def test_failing_legacy_hook_still_stops_the_push(standalone: Clone, cloud: Sandbox) -> None:
+    clone = standalone
+    legacy = clone.path / ".git" / "hooks" / "pre-push.legacy"
+    legacy.write_text("#!/bin/sh\necho 'legacy says no' >&2\nexit 1\n")
+    legacy.chmod(0o755)
+    clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add orders")
+    done = clone.push("origin", "main", check=False)
+    assert done.returncode != 0 and "legacy says no" in done.stderr
+    time.sleep(0.5)
+    assert cloud.runs == []
+
+
+# ----------------------------------------------------------------------------- datachonk push
+
+
+def test_datachonk_push_wait_delivers_in_the_foreground(
+    with_pre_commit: Clone, cloud: Sandbox
+) -> None:
+    clone = with_pre_commit
+    sha = clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add stg_orders")
+    done = clone.run(str(BIN / "datachonk"), "push", "--wait", "origin", "main")
+    assert f"for {sha[:7]} on main" in done.stdout
+    assert "succeeded" in done.stdout
+    assert len(cloud.runs) == 1
+    time.sleep(0.5)
+    assert len(cloud.runs) == 1
+    assert clone.waiter_log() == ""  # no waiter was started
+
+
+def test_datachonk_push_trigger_dbt_run_without_models(
+    with_pre_commit: Clone, cloud: Sandbox
+) -> None:
+    clone = with_pre_commit
+    sha = clone.commit({"models/staging/stg_payments.sql": HAND_SQL}, "Hand-written model")
+    done = clone.run(
+        str(BIN / "datachonk"), "push", "--trigger-dbt-run", "--cause", "By hand", "origin", "main"
+    )
+    assert "Triggered run" in done.stdout
+    [run] = cloud.runs
+    assert (run.git_sha, run.cause) == (sha, "By hand")
+
+
+def test_datachonk_push_failure_keeps_git_exit_code(
+    tmp_path: Path, with_pre_commit: Clone, remote: Path, env: dict[str, str], cloud: Sandbox
+) -> None:
+    other = make_clone(tmp_path, "other", remote, env)
+    other.commit({"README.md": "first\n"}, "Someone else")
+    other.push("origin", "main")
+    clone = with_pre_commit
+    clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add stg_orders")
+    done = clone.run(str(BIN / "datachonk"), "push", "origin", "main", check=False)
+    assert done.returncode == 1
+    assert "nothing triggered" in done.stderr
+    assert cloud.runs == []
