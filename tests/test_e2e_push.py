@@ -367,3 +367,24 @@ def test_datachonk_push_failure_keeps_git_exit_code(
     assert done.returncode == 1
     assert "nothing triggered" in done.stderr
     assert cloud.runs == []
+
+
+def test_wait_true_records_the_final_status(with_pre_commit: Clone, cloud: Sandbox) -> None:
+    clone = with_pre_commit
+    config = config_yaml(cloud.url, job_id=33333, extra="    wait: true\n    timeout: 60\n")
+    clone.commit(
+        {"datachonk.yaml": config, "models/staging/stg_orders.sql": GENERATED_SQL}, "Add orders"
+    )
+    clone.push("origin", "main")
+
+    def finished() -> bool:
+        with clone.ledger() as ledger:
+            return [t.state for t in ledger.history()] == [TriggerState.FINISHED]
+
+    eventually(finished, timeout=40)
+    with clone.ledger() as ledger:
+        [record] = ledger.history()
+    assert record.run_status == 20
+    assert "failed" in clone.waiter_log()
+    history = clone.run(str(BIN / "datachonk-hook"), "history")
+    assert "Error" in history.stdout

@@ -327,9 +327,57 @@ def run_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) ->
             if outcome == "landed" and push.git_pid is not None and not push.foreground:
                 _add_extra_refs(waiter, env)
             deliver_pending(repo, ledger, pool, env, log=waiter.log)
+            _watch_if_asked(repo, ledger, push_id, pool, env, waiter.log)
         finally:
             pool.close()
     return 0
+
+
+def _watch_if_asked(
+    repo: pygit2.Repository,
+    ledger: Ledger,
+    push_id: int,
+    pool: object,
+    env: Mapping[str, str],
+    log: Callable[[str], None],
+) -> None:
+    """With `wait: true` in the pushed datachonk.yaml, follow the runs and record the end."""
+    from datachonk_hooks.monitor import ChangeLines, watch_run
+    from datachonk_hooks.trigger import ClientPool, settings_at
+
+    assert isinstance(pool, ClientPool)
+    for record in ledger.triggers_for_push(push_id):
+        if record.state is not TriggerState.TRIGGERED or record.run_id is None:
+            continue
+        try:
+            settings = settings_at(repo, repo[record.sha].peel(pygit2.Commit), env)
+        except (DatachonkError, KeyError, ValueError, pygit2.GitError):
+            continue
+        if not settings.wait:
+            continue
+        client = pool.get(record.host, record.account_id)
+        result = watch_run(
+            client, record.run_id, timeout=settings.timeout, reporter=ChangeLines(_LogStream(log))
+        )
+        if result.run is not None:
+            ledger.update_run_status(record.id, int(result.run.status))
+        log(result.message.splitlines()[0] if result.message else "")
+
+
+class _LogStream:
+    """Lets the monitor's line reporter write into the waiter's log."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self._log = log
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            self._log(line)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
 
 
 def _add_extra_refs(waiter: Waiter, env: Mapping[str, str]) -> None:

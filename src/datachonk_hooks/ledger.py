@@ -730,6 +730,11 @@ class Ledger:
 
     # ------------------------------------------------------------------ queries
 
+    def record_run_status(self, run_id: int, run_status: int) -> list[TriggerRecord]:
+        """A status seen by `watch` for a run this ledger knows (possibly none)."""
+        ids = [t.id for t in self._select_triggers("WHERE run_id = ?", (run_id,))]
+        return [self.update_run_status(trigger_id, run_status) for trigger_id in ids]
+
     def deliverable(self) -> list[TriggerRecord]:
         """PENDING triggers and SENDING ones with a stale claim, oldest first."""
         with self._guard():

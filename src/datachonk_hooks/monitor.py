@@ -43,6 +43,14 @@ class WatchResult:
     message: str
 
 
+class Stream(Protocol):
+    """Anything lines can be written to: a terminal, a pipe, a log."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class Reporter(Protocol):
     """Where progress goes: a live line on a terminal, or one line per change."""
 
@@ -74,7 +82,7 @@ def format_elapsed(seconds: float) -> str:
 class LiveLine:
     """A single line rewritten in place (for a terminal)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: Stream) -> None:
         self.stream = stream
         self.shown = False
 
@@ -97,7 +105,7 @@ class LiveLine:
 class ChangeLines:
     """One line per change of status or step (for logs, CI and pipes)."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: Stream) -> None:
         self.stream = stream
         self.last: tuple[RunStatus, int | None] | None = None
 

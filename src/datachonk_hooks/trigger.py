@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pygit2
@@ -349,3 +350,21 @@ def trigger_through_ledger(
     branch = f" on {plan.request.git_branch}" if plan.request.git_branch else ""
     echo(f"Triggered run {result.run.id} of job {plan.job_id} for {sha[:7]}{branch}")
     return result.run
+
+
+def remember_run_status(repo_dir: Path, run: Run) -> None:
+    """Note a watched run's status in the ledger when the run is one we triggered.
+
+    Best effort: watching works outside a repository and with a broken ledger too.
+    """
+    from datachonk_hooks.gitrepo import open_repo
+    from datachonk_hooks.ledger import common_dir
+
+    try:
+        repo = open_repo(repo_dir)
+        if not (common_dir(repo) / "datachonk" / "ledger.sqlite3").exists():
+            return
+        with Ledger.for_repo(repo) as ledger:
+            ledger.record_run_status(run.id, int(run.status))
+    except DatachonkError:
+        return
