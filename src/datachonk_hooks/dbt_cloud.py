@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -669,7 +670,7 @@ class DbtCloudClient:
         return self._session
 
     def _clean(self, exc: BaseException) -> str:
-        return redact(str(exc) or type(exc).__name__, [self.token.value])
+        return redact(_network_reason(exc), [self.token.value])
 
     def _unreachable(self, detail: str) -> str:
         return f"could not reach dbt Cloud at {self.host}: {detail}"
@@ -725,6 +726,25 @@ class DbtCloudClient:
         return BadRequestError(
             f"dbt Cloud refused the request (HTTP {status}{said})", status=status
         )
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+def _network_reason(exc: BaseException) -> str:
+    """A short reason for a network failure instead of urllib3's nested repr."""
+    text = str(exc) or type(exc).__name__
+    if "Read timed out" in text:
+        return "no answer in time (read timeout)"
+    if "ConnectTimeout" in repr(exc) or "connect timeout" in text:
+        return "connection timed out"
+    if "NameResolutionError" in text or "Name or service not known" in text:
+        return "cannot resolve the host name"
+    if "RemoteDisconnected" in text or "without response" in text:
+        return "the connection was closed without an answer"
+    if match := _ERRNO.search(text):
+        return match.group(1).strip().lower()
+    return text if len(text) <= 200 else type(exc).__name__
 
 
 def _mapping(data: object) -> Mapping[str, Any]:
