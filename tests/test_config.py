@@ -426,7 +426,8 @@ def test_invalid_ids(key: str, value: str, shown: str) -> None:
         ),
         (
             cloud("jobs:\n  - branch: main\n"),
-            "datachonk.yaml:4:9: deploy.dbt_cloud.jobs[0]: missing job_id",
+            "datachonk.yaml:4:9: deploy.dbt_cloud.jobs[0]: missing job_id (use job_id: null to"
+            " never trigger for these branches)",
         ),
         (
             cloud("jobs:\n  - job_id: 5\n"),
@@ -1147,3 +1148,90 @@ def test_random_documents_only_raise_config_error(tree: Any, where: str, flow: b
     stream = io.StringIO()
     yaml.dump(document[where], stream)
     _only_config_error(stream.getvalue())
+
+
+# ----------------------------------------------------------------------------- environments
+
+
+TEAM = """\
+deploy:
+  dbt_cloud:
+    account_id: 1
+    job_id: 9
+    select_changed: false
+    wait: false
+    cancel_superseded: true
+    jobs:
+      - branch: main
+        job_id: 22222
+        wait: true
+      - branch: "wip/*"
+        job_id: null
+      - branch: "feature/*"
+        job_id: 11111
+        schema_override: "dbt_{branch}"
+        select_changed: true
+        auto_trigger: true
+"""
+
+
+def team_settings() -> Settings:
+    return load_settings(TEAM, source="datachonk.yaml", env={})
+
+
+def test_cancel_superseded_is_read() -> None:
+    assert team_settings().cancel_superseded is True
+    assert load_settings(None, source="x", env={}).cancel_superseded is False
+
+
+@pytest.mark.parametrize(
+    ("branch", "job_id", "wait", "select", "schema", "source"),
+    [
+        ("main", 22222, True, False, None, "jobs[0] (branch main)"),
+        ("wip/try", None, False, False, None, "jobs[1] (branch wip/*)"),
+        (
+            "feature/Add-Orders",
+            11111,
+            False,
+            True,
+            "dbt_feature_add_orders",
+            "jobs[2] (branch feature/*)",
+        ),
+        ("release", 9, False, False, None, "job_id"),
+        (None, 9, False, False, None, "job_id"),
+    ],
+)
+def test_branch_resolves_to_a_target(
+    branch: str | None,
+    job_id: int | None,
+    wait: bool,
+    select: bool,
+    schema: str | None,
+    source: str,
+) -> None:
+    target = team_settings().target_for_branch(branch)
+    assert (target.job_id, target.wait, target.select_changed) == (job_id, wait, select)
+    assert (target.schema_override, target.source) == (schema, source)
+    assert target.auto_trigger is True
+
+
+@pytest.mark.parametrize(
+    ("branch", "expected"),
+    [("main", "main"), ("Feature/ÄB--c", "feature_b_c"), ("---", "branch"), ("x" * 80, "x" * 63)],
+)
+def test_schema_name_is_safe(branch: str, expected: str) -> None:
+    from datachonk_hooks.config import schema_name
+
+    assert schema_name(branch) == expected
+
+
+@pytest.mark.parametrize("value", ["'dbt-{branch}'", "'{branch'", "'1abc'", "5", "''"])
+def test_bad_schema_override(value: str) -> None:
+    text = (
+        "deploy:\n  dbt_cloud:\n    jobs:\n      - branch: main\n        job_id: 1\n"
+        f"        schema_override: {value}\n"
+    )
+    with pytest.raises(
+        ConfigError, match=r"datachonk.yaml:6:26: deploy.dbt_cloud.jobs\[0\].schema_override"
+    ):
+        load_settings(text, source="datachonk.yaml", env={})

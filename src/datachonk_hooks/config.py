@@ -50,9 +50,11 @@ CLOUD_KEYS: Final = (
     "wait",
     "timeout",
     "detect",
+    "cancel_superseded",
 )
 DETECT_KEYS: Final = ("marker", "trailer")
-JOB_KEYS: Final = ("branch", "job_id")
+JOB_KEYS: Final = ("branch", "job_id", "schema_override", "select_changed", "wait", "auto_trigger")
+MAX_SCHEMA: Final = 63  # the shortest common limit (PostgreSQL identifiers)
 
 _CLOUD = "deploy.dbt_cloud"
 # A key under `deploy` named like a credential: token, api_key, service_token, password, ...
@@ -75,10 +77,37 @@ _Pos = tuple[int, int]  # 1-based line and column
 
 @dataclass(frozen=True)
 class JobRoute:
-    """A `jobs:` entry: pushes to branches matching the glob trigger this job."""
+    """A `jobs:` entry: pushes to branches matching the glob trigger this job.
+
+    `job_id` None (`job_id: null` in the file) means "never trigger for these branches";
+    the other fields, when set, beat the top-level values for these branches.
+    """
 
     branch: str  # fnmatch glob, matched case-sensitively like git branch names
-    job_id: int
+    job_id: int | None
+    schema_override: str | None = None  # may use {branch}, made safe for a schema name
+    select_changed: bool | None = None
+    wait: bool | None = None
+    auto_trigger: bool | None = None
+
+
+@dataclass(frozen=True)
+class JobTarget:
+    """What a branch resolves to: the job (None = do not trigger) and its run options."""
+
+    job_id: int | None
+    auto_trigger: bool
+    select_changed: bool
+    wait: bool
+    schema_override: str | None
+    #: where it came from, for `doctor` and dry runs: "jobs[0] (branch main)" or "job_id"
+    source: str
+
+
+def schema_name(branch: str) -> str:
+    """A branch name made safe for a warehouse schema: [a-z0-9_], at most 63 characters."""
+    safe = re.sub(r"[^a-z0-9_]+", "_", branch.lower()).strip("_")
+    return (safe or "branch")[:MAX_SCHEMA]
 
 
 @dataclass(frozen=True)
@@ -118,6 +147,7 @@ class Settings:
     wait: bool = False
     timeout: int = DEFAULT_TIMEOUT
     detect: DetectRules = field(default_factory=DetectRules)
+    cancel_superseded: bool = False
     source: str | None = None  # label of the file the values came from; None if there was none
 
     @property
@@ -134,14 +164,34 @@ class Settings:
             )
         return self.account_id
 
+    def target_for_branch(self, branch: str | None) -> JobTarget:
+        """The first `jobs:` entry whose glob matches the branch, else the top-level values."""
+        name = branch.removeprefix("refs/heads/") if branch is not None else None
+        for index, route in enumerate(self.jobs):
+            if name is not None and fnmatchcase(name, route.branch):
+                schema = route.schema_override
+                return JobTarget(
+                    job_id=route.job_id,
+                    auto_trigger=_first(route.auto_trigger, self.auto_trigger),
+                    select_changed=_first(route.select_changed, self.select_changed),
+                    wait=_first(route.wait, self.wait),
+                    schema_override=(
+                        schema.replace("{branch}", schema_name(name)) if schema else None
+                    ),
+                    source=f"jobs[{index}] (branch {route.branch})",
+                )
+        return JobTarget(
+            job_id=self.job_id,
+            auto_trigger=self.auto_trigger,
+            select_changed=self.select_changed,
+            wait=self.wait,
+            schema_override=None,
+            source="job_id",
+        )
+
     def job_for_branch(self, branch: str | None) -> int | None:
         """The first `jobs:` route whose glob matches the branch, else the `job_id` fallback."""
-        if branch is not None:
-            name = branch.removeprefix("refs/heads/")
-            for route in self.jobs:
-                if fnmatchcase(name, route.branch):
-                    return route.job_id
-        return self.job_id
+        return self.target_for_branch(branch).job_id
 
     def require_job_id(self, branch: str | None = None, explicit: int | None = None) -> int:
         """The job to trigger: `explicit` (a --job-id flag) > branch route > job_id."""
@@ -155,6 +205,10 @@ class Settings:
             f"no dbt Cloud job id{for_branch}: pass --job-id, set {ENV_JOB_ID}, or set"
             f" {_CLOUD}.job_id (or a jobs: entry for the branch) in {CONFIG_NAME}"
         )
+
+
+def _first(value: bool | None, fallback: bool) -> bool:
+    return fallback if value is None else value
 
 
 def normalize_host(value: str, *, where: str) -> str:
@@ -323,6 +377,8 @@ def _cloud_settings(cloud: Mapping[Any, Any], source: str, pos: _Pos) -> Setting
                 settings = replace(settings, select_changed=_parse_bool(value, where=where))
             case "wait":
                 settings = replace(settings, wait=_parse_bool(value, where=where))
+            case "cancel_superseded":
+                settings = replace(settings, cancel_superseded=_parse_bool(value, where=where))
             case "timeout":
                 settings = replace(settings, timeout=_parse_timeout(value, where=where))
             case "cause":
@@ -352,7 +408,7 @@ def _parse_jobs(value: object, source: str, pos: _Pos) -> tuple[JobRoute, ...]:
                 f" job_id, got {_show(entry)}"
             )
         branch: str | None = None
-        job_id: int | None = None
+        options: dict[str, Any] = {}
         for key, item in entry.items():
             key_pos = _key_pos(entry, key, entry_pos)
             _check_known(key, JOB_KEYS, entry_path, _at(source, key_pos))
@@ -360,14 +416,36 @@ def _parse_jobs(value: object, source: str, pos: _Pos) -> tuple[JobRoute, ...]:
             where = f"{_at(source, item_pos)}: {entry_path}.{key}"
             if key == "branch":
                 branch = _parse_branch(item, where=where)
+            elif item is None:
+                options[key] = None  # job_id: null = never trigger; others: not set
+            elif key == "job_id":
+                options[key] = _parse_id(item, where=where)
+            elif key == "schema_override":
+                options[key] = _parse_schema(item, where=where)
             else:
-                job_id = _parse_id(item, where=where)
+                options[key] = _parse_bool(item, where=where)
         if branch is None:
             raise _error(f"{_at(source, entry_pos)}: {entry_path}: missing branch")
-        if job_id is None:
-            raise _error(f"{_at(source, entry_pos)}: {entry_path}: missing job_id")
-        routes.append(JobRoute(branch=branch, job_id=job_id))
+        if "job_id" not in options:
+            raise _error(
+                f"{_at(source, entry_pos)}: {entry_path}: missing job_id (use job_id: null to"
+                " never trigger for these branches)"
+            )
+        routes.append(JobRoute(branch=branch, **options))
     return tuple(routes)
+
+
+def _parse_schema(value: object, *, where: str) -> str:
+    """A schema_override: a schema name, optionally with a {branch} placeholder."""
+    if not isinstance(value, str) or not value.strip():
+        raise _error(f"{where}: expected a schema name such as dbt_{{branch}}, got {_show(value)}")
+    rest = value.replace("{branch}", "x")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", rest):
+        raise _error(
+            f"{where}: {_show(value)} is not a schema name: use letters, digits and _, and"
+            " {branch} for the branch name"
+        )
+    return value
 
 
 def _parse_detect(value: object, source: str, pos: _Pos) -> DetectRules:

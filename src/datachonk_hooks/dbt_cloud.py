@@ -475,12 +475,19 @@ class DbtCloudClient:
         return Run.from_api(_mapping(self._get(path, params, what=("run", run_id))))
 
     def list_runs(
-        self, job_id: int | None = None, *, limit: int | None = None, include_trigger: bool = False
+        self,
+        job_id: int | None = None,
+        *,
+        limit: int | None = None,
+        include_trigger: bool = False,
+        status: RunStatus | None = None,
     ) -> list[Run]:
         """Runs newest first; `limit` None follows every page."""
         params: dict[str, str | int] = {"order_by": "-id"}
         if job_id is not None:
             params["job_definition_id"] = job_id
+        if status is not None:
+            params["status"] = int(status)
         if include_trigger:
             params["include_related"] = json.dumps(["trigger", "job"])
         path = f"/api/v2/accounts/{self.account_id}/runs/"
@@ -491,6 +498,65 @@ class DbtCloudClient:
         path = f"/api/v2/accounts/{self.account_id}/runs/{run_id}/cancel/"
         data = self._with_retries("POST", path, None, ("run", run_id), json_body={})
         return Run.from_api(_mapping(data))
+
+    def rerun_job(self, job_id: int) -> Run:
+        """Rerun the job's latest run from its point of failure (a new run if it did not fail).
+
+        Like a trigger, a rerun is not idempotent: it is only re-sent when it surely did not
+        reach dbt Cloud (connection refused, 429).
+        """
+        path = f"/api/v2/accounts/{self.account_id}/jobs/{job_id}/rerun/"
+        deadline = self.clock() + self.retry.budget
+        last: DbtCloudError | None = None
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                self._backoff(attempt, deadline, last)
+            try:
+                data = self._send("POST", path, json_body={}, what=("job", job_id))
+                return Run.from_api(_mapping(data))
+            except _NotSent as exc:
+                last = UnreachableError(self._unreachable(str(exc)))
+            except RateLimitedError as exc:
+                last = exc
+            except _NoAnswer as exc:
+                raise UnknownOutcomeError(
+                    f"dbt Cloud did not answer the rerun of job {job_id} ({exc}); check the"
+                    " job's runs before trying again"
+                ) from None
+        assert last is not None
+        raise last
+
+    def get_artifact(self, run_id: int, path: str) -> bytes:
+        """A raw artifact file of a run (`manifest.json`, `run_results.json`...)."""
+        import requests
+
+        url = f"{self.host}/api/v2/accounts/{self.account_id}/runs/{run_id}/artifacts/{path}"
+        deadline = self.clock() + self.retry.budget
+        last: DbtCloudError | None = None
+        for attempt in range(self.retry.attempts):
+            if attempt:
+                self._backoff(attempt, deadline, last)
+            try:
+                response = self._get_session().get(
+                    url, timeout=(self.timeouts.connect, self.timeouts.read)
+                )
+            except requests.RequestException as exc:
+                last = UnreachableError(self._unreachable(self._clean(exc)))
+                continue
+            if response.status_code < 400:
+                return response.content
+            error = self._error(response, _json_or_none(response), ("artifact", None))
+            if isinstance(error, NotFoundError):
+                raise NotFoundError(
+                    f"run {run_id} has no artifact {path} (HTTP 404); artifacts exist only for"
+                    " finished runs that saved them",
+                    status=404,
+                ) from None
+            if not error.transient:
+                raise error
+            last = error
+        assert last is not None
+        raise last
 
     def list_projects(self) -> list[Project]:
         path = f"/api/v3/accounts/{self.account_id}/projects/"
