@@ -33,7 +33,7 @@ class CommitInfo:
     def of(cls, commit: pygit2.Commit) -> CommitInfo:
         message = _decode_message(commit)
         subject = next((line.strip() for line in message.splitlines() if line.strip()), "")
-        return cls(str(commit.id), subject, message, commit.author.name)
+        return cls(str(commit.id), subject, message, _decode_author(commit))
 
 
 def _decode_message(commit: pygit2.Commit) -> str:
@@ -42,6 +42,14 @@ def _decode_message(commit: pygit2.Commit) -> str:
         return commit.message
     except (UnicodeDecodeError, LookupError):
         return commit.raw_message.decode("utf-8", errors="replace")
+
+
+def _decode_author(commit: pygit2.Commit) -> str:
+    """The author's name; pygit2 decodes it with the commit's (possibly unknown) encoding."""
+    try:
+        return commit.author.name
+    except (UnicodeDecodeError, LookupError):
+        return commit.author.raw_name.decode("utf-8", errors="replace")
 
 
 def open_repo(path: Path) -> pygit2.Repository:
@@ -84,6 +92,9 @@ def branch_of(repo: pygit2.Repository, ref: str) -> str | None:
         return local.removeprefix("refs/heads/")
     remote = ref if ref.startswith("refs/remotes/") else f"refs/remotes/{ref}"
     if remote in repo.references:
+        target = repo.references[remote].target
+        if isinstance(target, str):  # symbolic: origin/HEAD names the remote's default branch
+            remote = target
         _, _, branch = remote.removeprefix("refs/remotes/").partition("/")
         return branch or None
     return None

@@ -55,7 +55,9 @@ def read_push(
     url: str | None,
 ) -> PushInput:
     """From pre-commit's variables when it runs us, else from git's stdin and arguments."""
-    if any(env.get(k) for k in ("PRE_COMMIT_TO_REF", "PRE_COMMIT_LOCAL_BRANCH")):
+    if any(
+        env.get(k) for k in ("PRE_COMMIT_TO_REF", "PRE_COMMIT_SOURCE", "PRE_COMMIT_LOCAL_BRANCH")
+    ):
         name = env.get("PRE_COMMIT_REMOTE_NAME") or remote or "origin"
         return PushInput(
             name,

@@ -45,7 +45,9 @@ def hooks_dir(repo: pygit2.Repository) -> Path:
 
 def hook_script(python: str = sys.executable) -> str:
     text = resources.files("datachonk_hooks").joinpath("hooks", HOOK).read_text()
-    return text.replace("@PYTHON@", python.replace("'", ""))
+    # the path goes between single quotes in sh: a quote in it (/home/o'brien) is closed,
+    # escaped and reopened
+    return text.replace("@PYTHON@", python.replace("'", "'\\''"))
 
 
 def is_ours(path: Path) -> bool:

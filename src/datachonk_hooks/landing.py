@@ -379,7 +379,6 @@ class _LogStream:
         pass
 
 
-
 def _add_extra_refs(waiter: Waiter, env: Mapping[str, str]) -> None:
     from datachonk_hooks.trigger import plan_push_update
 

@@ -85,9 +85,9 @@ def plan_manual_trigger(
 
 def make_client(settings: Settings, env: Mapping[str, str]) -> DbtCloudClient:
     """A client for the configured account, with the token from the environment or store."""
-    return DbtCloudClient(
-        host=settings.host, account_id=settings.require_account_id(), token=resolve_token(env)
-    )
+    account_id = settings.require_account_id()
+    token = resolve_token(env, host=settings.host, account_id=account_id)
+    return DbtCloudClient(host=settings.host, account_id=account_id, token=token)
 
 
 # ----------------------------------------------------------------------------- pushes
@@ -153,7 +153,15 @@ def _detect_rules(repo: pygit2.Repository, commit: pygit2.Commit) -> DetectRules
     default rules, so the YAML parser is only loaded when something was found.
     """
     found = settings_text_at(repo, commit)
-    if found is None or "detect" not in found[0]:
+    if found is None:  # then the work tree's file is the one in force (`settings_at`)
+        top = work_tree(repo)
+        path = find_config_file(top, top)
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace") if path else ""
+        except OSError:
+            text = ""
+        return None if "detect" in text else DetectRules()
+    if "detect" not in found[0]:
         return DetectRules()
     return None
 
@@ -259,7 +267,7 @@ class ClientPool:
             if self.factory is not None:
                 self._clients[key] = self.factory(host, account_id, self.env)
             else:
-                token = resolve_token(self.env)
+                token = resolve_token(self.env, host=host, account_id=account_id)
                 self._clients[key] = DbtCloudClient(host=host, account_id=account_id, token=token)
         return self._clients[key]
 

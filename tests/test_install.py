@@ -1,0 +1,258 @@
+"""install.py: the standalone pre-push hook, installed next to (never over) an existing one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from datachonk_hooks.errors import DatachonkError
+from datachonk_hooks.install import (
+    HOOK,
+    LEGACY,
+    MARKER,
+    hook_script,
+    hooks_dir,
+    install,
+    is_ours,
+    uninstall,
+)
+from tests.helpers import git
+
+FOREIGN = "#!/bin/sh\necho foreign hook\n"
+
+
+def open_repo(path: Path) -> pygit2.Repository:
+    return pygit2.Repository(str(path))
+
+
+def write_hook(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_hook_script_names_the_python_and_carries_the_marker() -> None:
+    script = hook_script("/opt/venv/bin/python")
+    assert script.startswith("#!/bin/sh\n")
+    assert MARKER in script
+    assert "DATACHONK_PYTHON='/opt/venv/bin/python'" in script
+    assert "@PYTHON@" not in script
+
+
+def test_fresh_install(dbt_repo: Path) -> None:
+    result = install(open_repo(dbt_repo))
+    hook = dbt_repo / ".git" / "hooks" / HOOK
+    assert (result.path, result.action, result.legacy) == (hook, "installed", None)
+    assert hook.read_text() == hook_script()
+    assert os.access(hook, os.X_OK)
+    assert is_ours(hook)
+    assert not (hook.parent / LEGACY).exists()
+
+
+def test_install_twice_is_unchanged(dbt_repo: Path) -> None:
+    install(open_repo(dbt_repo))
+    hook = dbt_repo / ".git" / "hooks" / HOOK
+    before = hook.stat().st_mtime_ns
+    result = install(open_repo(dbt_repo))
+    assert (result.action, result.legacy) == ("unchanged", None)
+    assert hook.stat().st_mtime_ns == before
+
+
+def test_install_updates_an_old_copy_of_ours(dbt_repo: Path) -> None:
+    hook = write_hook(dbt_repo / ".git" / "hooks" / HOOK, f"#!/bin/sh\n# {MARKER}\n# old\n")
+    legacy = write_hook(hook.parent / LEGACY, FOREIGN)
+    result = install(open_repo(dbt_repo))
+    assert (result.action, result.legacy) == ("updated", legacy)
+    assert hook.read_text() == hook_script()
+    assert legacy.read_text() == FOREIGN  # left where it is
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_core_hooks_path(dbt_repo: Path, tmp_path: Path, relative: bool) -> None:
+    target = dbt_repo / "githooks" if relative else tmp_path / "shared-hooks"
+    git(dbt_repo, "config", "core.hooksPath", "githooks" if relative else str(target))
+    repo = open_repo(dbt_repo)
+    assert hooks_dir(repo) == target
+    result = install(repo)
+    assert result.path == target / HOOK
+    assert is_ours(target / HOOK)
+    assert not (dbt_repo / ".git" / "hooks" / HOOK).exists()
+
+
+def test_core_hooks_path_relative_from_a_subfolder(dbt_repo: Path) -> None:
+    """git resolves a relative core.hooksPath against the work tree, wherever we run."""
+    git(dbt_repo, "config", "core.hooksPath", ".githooks")
+    repo = pygit2.Repository(str(dbt_repo / "models" / "staging"))
+    assert hooks_dir(repo) == dbt_repo.resolve() / ".githooks"
+
+
+def test_core_hooks_path_with_a_tilde(dbt_repo: Path) -> None:
+    git(dbt_repo, "config", "core.hooksPath", "~/hooks")
+    assert hooks_dir(open_repo(dbt_repo)) == Path.home() / "hooks"
+
+
+def test_an_existing_hook_is_kept_as_legacy(dbt_repo: Path) -> None:
+    hook = write_hook(dbt_repo / ".git" / "hooks" / HOOK, FOREIGN)
+    result = install(open_repo(dbt_repo))
+    legacy = hook.parent / LEGACY
+    assert (result.action, result.legacy) == ("installed", legacy)
+    assert legacy.read_text() == FOREIGN
+    assert os.access(legacy, os.X_OK)
+    assert hook.read_text() == hook_script()
+
+
+def test_both_hook_and_legacy_existing_is_an_error_and_changes_nothing(dbt_repo: Path) -> None:
+    hooks = dbt_repo / ".git" / "hooks"
+    write_hook(hooks / HOOK, FOREIGN)
+    write_hook(hooks / LEGACY, "#!/bin/sh\necho older\n")
+    before = snapshot(hooks)
+    with pytest.raises(DatachonkError, match=r"exists and so does .*nothing was changed"):
+        install(open_repo(dbt_repo))
+    assert snapshot(hooks) == before
+
+
+def test_uninstall_restores_the_legacy_hook(dbt_repo: Path) -> None:
+    hook = write_hook(dbt_repo / ".git" / "hooks" / HOOK, FOREIGN)
+    install(open_repo(dbt_repo))
+    result = uninstall(open_repo(dbt_repo))
+    assert (result.action, result.legacy) == ("uninstalled", hook)
+    assert hook.read_text() == FOREIGN
+    assert os.access(hook, os.X_OK)
+    assert not (hook.parent / LEGACY).exists()
+
+
+def test_uninstall_without_legacy_removes_the_hook(dbt_repo: Path) -> None:
+    install(open_repo(dbt_repo))
+    result = uninstall(open_repo(dbt_repo))
+    assert (result.action, result.legacy) == ("uninstalled", None)
+    assert not (dbt_repo / ".git" / "hooks" / HOOK).exists()
+
+
+@pytest.mark.parametrize("existing", [None, FOREIGN])
+def test_uninstall_leaves_a_foreign_hook_alone(dbt_repo: Path, existing: str | None) -> None:
+    hook = dbt_repo / ".git" / "hooks" / HOOK
+    if existing is not None:
+        write_hook(hook, existing)
+    result = uninstall(open_repo(dbt_repo))
+    assert result.action == "absent"
+    assert (hook.read_text() if hook.exists() else None) == existing
+
+
+# ----------------------------------------------------------------------------- the script
+
+STDIN = (
+    f"refs/heads/main {'a' * 40} refs/heads/main {'0' * 40}\nrefs/tags/v1 {'b' * 40} x {'0' * 40}\n"
+)
+
+
+def run_hook(repo: Path, stdin: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed hook the way git does: cwd the work tree, remote and URL as args."""
+    env = {**os.environ, "DATACHONK_DRY_RUN": "1"}
+    return subprocess.run(
+        [str(repo / ".git" / "hooks" / HOOK), "origin", "git@example.com:shop.git"],
+        cwd=repo,
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def add_legacy(repo: Path, exit_code: int) -> Path:
+    saw = repo / ".git" / "legacy-saw"
+    write_hook(
+        repo / ".git" / "hooks" / HOOK,
+        f'#!/bin/sh\necho "$@" > "{saw}.args"\ncat > "{saw}"\necho legacy ran >&2\n'
+        f"exit {exit_code}\n",
+    )
+    install(open_repo(repo))
+    return saw
+
+
+def test_installed_script_runs_the_legacy_hook_first_with_the_same_input(dbt_repo: Path) -> None:
+    saw = add_legacy(dbt_repo, 0)
+    done = run_hook(dbt_repo, STDIN)
+    assert done.returncode == 0, done.stderr
+    assert saw.read_text() == STDIN
+    assert saw.with_suffix(".args").read_text() == "origin git@example.com:shop.git\n"
+    # then ours, with the same lines: the dry run lists both refs
+    assert done.stderr.index("legacy ran") < done.stderr.index("Dry run")
+    assert "refs/heads/main aaaaaaa -> refs/heads/main" in done.stderr
+    assert "refs/tags/v1 bbbbbbb -> x" in done.stderr
+
+
+@pytest.mark.parametrize("exit_code", [1, 3])
+def test_a_failing_legacy_hook_stops_the_push(dbt_repo: Path, exit_code: int) -> None:
+    saw = add_legacy(dbt_repo, exit_code)
+    done = run_hook(dbt_repo, STDIN)
+    assert done.returncode == exit_code
+    assert saw.read_text() == STDIN
+    assert "legacy ran" in done.stderr
+    assert "Dry run" not in done.stderr  # ours never ran
+
+
+def test_installed_script_without_legacy(dbt_repo: Path) -> None:
+    install(open_repo(dbt_repo))
+    done = run_hook(dbt_repo, STDIN)
+    assert done.returncode == 0
+    assert "Dry run: nothing is recorded or sent." in done.stderr
+
+
+def test_installed_script_with_a_quote_in_the_python_path(dbt_repo: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "o'brien $HOME"
+    folder.mkdir()
+    (folder / "venv").symlink_to(Path(sys.prefix))  # the test venv, under a quoted name
+    python = folder / "venv" / "bin" / Path(sys.executable).name
+    hook = write_hook(dbt_repo / ".git" / "hooks" / HOOK, hook_script(str(python)))
+    probe = subprocess.run(
+        ["sh", "-c", f'eval "$(grep ^DATACHONK_PYTHON= {hook})"; printf %s "$DATACHONK_PYTHON"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout == str(python)
+    assert "Dry run" in run_hook(dbt_repo, STDIN).stderr
+
+
+def test_installed_script_falls_back_to_the_command_on_path(dbt_repo: Path) -> None:
+    hook = dbt_repo / ".git" / "hooks" / HOOK
+    write_hook(hook, hook_script("/nonexistent/python"))
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "DATACHONK_DRY_RUN": "1", "PATH": f"{bindir}{os.pathsep}/usr/bin:/bin"}
+    done = subprocess.run(
+        [str(hook), "origin", "url"],
+        cwd=dbt_repo,
+        input=STDIN,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    assert "Dry run" in done.stderr
+    env["PATH"] = "/usr/bin:/bin"
+    done = subprocess.run(
+        [str(hook), "origin", "url"],
+        cwd=dbt_repo,
+        input=STDIN,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0  # never blocks the push
+    assert "datachonk-hook not found; nothing triggered" in done.stderr
