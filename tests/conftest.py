@@ -11,6 +11,8 @@ import pytest
 
 from tests.helpers import GENERATED_SQL, GIT_IDENTITY, TOKEN, commit_files, git
 
+pytest_plugins = ["tests.e2e"]
+
 if TYPE_CHECKING:
     from datachonk_hooks.sandbox import Sandbox
 

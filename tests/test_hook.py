@@ -150,6 +150,7 @@ def test_dry_run_json(work: Work, sandbox: Sandbox) -> None:
                     "host": sandbox.url,
                     "account_id": 12345,
                     "job_id": 11111,
+                    "route": "job_id",
                     "method": "POST",
                     "url": f"{sandbox.url}/api/v2/accounts/12345/jobs/11111/run/",
                     "body": {"cause": "Add stg_orders", "git_sha": sha, "git_branch": "main"},

@@ -431,18 +431,18 @@ def settings(sandbox: Sandbox):
 
 
 @pytest.mark.parametrize(
-    ("ref", "branch", "job_id"),
+    ("ref", "branch", "job_id", "route"),
     [
-        ("HEAD", "main", 22222),
-        ("main", "main", 22222),
-        ("feature/x", "feature/x", 44444),
-        ("origin/main", "main", 22222),
-        ("HEAD~1", None, 11111),
-        ("v1", None, 11111),
+        ("HEAD", "main", 22222, "jobs[0] (branch main)"),
+        ("main", "main", 22222, "jobs[0] (branch main)"),
+        ("feature/x", "feature/x", 44444, "jobs[1] (branch feature/*)"),
+        ("origin/main", "main", 22222, "jobs[0] (branch main)"),
+        ("HEAD~1", None, 11111, "job_id"),
+        ("v1", None, 11111, "job_id"),
     ],
 )
 def test_plan_manual_trigger(
-    work: Work, settings, sandbox: Sandbox, ref: str, branch: str | None, job_id: int
+    work: Work, settings, sandbox: Sandbox, ref: str, branch: str | None, job_id: int, route: str
 ) -> None:
     work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
     git(work.path, "branch", "feature/x")
@@ -451,7 +451,11 @@ def test_plan_manual_trigger(
     sha = git(work.path, "rev-parse", f"{ref}^{{commit}}")
     subject = git(work.path, "log", "-1", "--format=%s", sha)
     assert plan == TriggerPlan(
-        sandbox.url, 12345, job_id, TriggerRequest(cause=subject, git_sha=sha, git_branch=branch)
+        sandbox.url,
+        12345,
+        job_id,
+        TriggerRequest(cause=subject, git_sha=sha, git_branch=branch),
+        route=route,
     )
 
 

@@ -21,6 +21,7 @@ from typing import TextIO
 
 import pygit2
 
+from datachonk_hooks.config import Settings
 from datachonk_hooks.errors import DatachonkError
 from datachonk_hooks.ledger import Ledger, PushRecord, TriggerRecord, TriggerState, common_dir
 from datachonk_hooks.push import PushUpdate, tracking_refs
@@ -343,17 +344,14 @@ def _watch_if_asked(
 ) -> None:
     """With `wait: true` in the pushed datachonk.yaml, follow the runs and record the end."""
     from datachonk_hooks.monitor import ChangeLines, watch_run
-    from datachonk_hooks.trigger import ClientPool, settings_at
+    from datachonk_hooks.trigger import ClientPool
 
     assert isinstance(pool, ClientPool)
     for record in ledger.triggers_for_push(push_id):
         if record.state is not TriggerState.TRIGGERED or record.run_id is None:
             continue
-        try:
-            settings = settings_at(repo, repo[record.sha].peel(pygit2.Commit), env)
-        except (DatachonkError, KeyError, ValueError, pygit2.GitError):
-            continue
-        if not settings.wait:
+        settings = pushed_settings(repo, record, env)
+        if settings is None or not settings.target_for_branch(record.branch).wait:
             continue
         client = pool.get(record.host, record.account_id)
         result = watch_run(
@@ -433,10 +431,49 @@ def deliver_pending(
                 f"triggered run {result.run.id} of job {record.job_id} for {record.sha[:7]}"
                 f" ({record.branch}): {result.run.href or ''}".rstrip()
             )
+            supersede(repo, ledger, result.record, pool, env, log)
         else:
             log(f"job {record.job_id} for {record.sha[:7]} stays pending: {result.error}")
             still_pending.append(result.record)
     return still_pending
+
+
+def pushed_settings(
+    repo: pygit2.Repository, record: TriggerRecord, env: Mapping[str, str]
+) -> Settings | None:
+    """The settings of the commit a trigger is for, or None when they cannot be read."""
+    from datachonk_hooks.trigger import settings_at
+
+    try:
+        return settings_at(repo, repo[record.sha].peel(pygit2.Commit), env)
+    except (DatachonkError, KeyError, ValueError, pygit2.GitError):
+        return None
+
+
+def supersede(
+    repo: pygit2.Repository,
+    ledger: Ledger,
+    record: TriggerRecord,
+    pool: object,
+    env: Mapping[str, str],
+    log: Callable[[str], None],
+) -> None:
+    """With `cancel_superseded: true`, cancel this branch's older in-flight runs of the job."""
+    from datachonk_hooks.trigger import ClientPool, cancel_superseded
+
+    assert isinstance(pool, ClientPool)
+    if record.source != "push":
+        return
+    settings = pushed_settings(repo, record, env)
+    if settings is None or not settings.cancel_superseded:
+        return
+    try:
+        cancelled = cancel_superseded(ledger, record, pool.get(record.host, record.account_id))
+    except DatachonkError as exc:
+        log(f"could not cancel superseded runs of job {record.job_id}: {exc}")
+        return
+    for older in cancelled:
+        log(f"cancelled run {older.run_id} ({older.sha[:7]}), superseded by {record.sha[:7]}")
 
 
 def _confirm_landed(
@@ -525,6 +562,9 @@ def push_and_deliver(
         pool = ClientPool(env)
         try:
             results = [deliver(ledger, trigger_id, pool) for trigger_id in ids]
+            for result in results:
+                if result.run is not None:
+                    supersede(repo, ledger, result.record, pool, env, log)
         finally:
             pool.close()
         delivered = tuple(r.record for r in results if r.run is not None)

@@ -32,6 +32,8 @@ class TriggerPlan:
     account_id: int
     job_id: int
     request: TriggerRequest
+    #: which setting chose the job: "--job-id", "job_id" or "jobs[N] (branch GLOB)"
+    route: str = "job_id"
 
     @property
     def url(self) -> str:
@@ -42,6 +44,7 @@ class TriggerPlan:
             "host": self.host,
             "account_id": self.account_id,
             "job_id": self.job_id,
+            "route": self.route,
             "method": "POST",
             "url": self.url,
             "body": self.request.body(),
@@ -70,16 +73,26 @@ def plan_manual_trigger(
     context = CauseContext(
         subject=commit.subject, sha=commit.sha, branch=branch, author=commit.author
     )
+    account_id = settings.require_account_id()
+    target = settings.target_for_branch(branch)
     request = TriggerRequest(
         cause=literal_cause(cause) if cause is not None else build_cause(context, settings.cause),
         git_sha=commit.sha,
         git_branch=branch,
+        schema_override=target.schema_override if job_id is None else None,
     )
+    if job_id is not None:
+        chosen, route = settings.require_job_id(branch, explicit=job_id), "--job-id"
+    elif target.job_id is not None:
+        chosen, route = target.job_id, target.source
+    else:
+        chosen, route = settings.require_job_id(None), "job_id"
     return TriggerPlan(
         host=settings.host,
-        account_id=settings.require_account_id(),
-        job_id=settings.require_job_id(branch, explicit=job_id),
+        account_id=account_id,
+        job_id=chosen,
         request=request,
+        route=route,
     )
 
 
@@ -204,13 +217,21 @@ def plan_push_update(
             models,
             settings=settings,
             skipped="no dbt Cloud connection is configured",
-            needs_connect=True,
+            needs_connect=bool(models),
         )
-    if not settings.auto_trigger and not force:
-        return UpdatePlan(update, models, settings=settings, skipped="auto_trigger is false")
-    job_id = settings.job_for_branch(branch)
-    if job_id is None:
-        return UpdatePlan(update, models, settings=settings, skipped=f"no job for branch {branch}")
+    target = settings.target_for_branch(branch)
+    if not target.auto_trigger and not force:
+        where = "" if target.source == "job_id" else f" ({target.source})"
+        return UpdatePlan(
+            update, models, settings=settings, skipped=f"auto_trigger is false{where}"
+        )
+    if target.job_id is None:
+        why = (
+            f"{target.source} says never trigger for branch {branch}"
+            if target.source != "job_id"
+            else f"no job for branch {branch}"
+        )
+        return UpdatePlan(update, models, settings=settings, skipped=why)
     tip = CommitInfo.of(pushed.tip)
     names = tuple(dict.fromkeys(name for m in models for name in m.names))
     context = CauseContext(
@@ -221,14 +242,19 @@ def plan_push_update(
         commits=max(1, len(pushed.commits)),
         models=names,
     )
-    steps = (f"dbt build --select {' '.join(f'{n}+' for n in names)}",)
+    # Deleted models cannot be selected; dbt would only warn about them.
+    selectable = tuple(dict.fromkeys(n for m in models if m.change != "deleted" for n in m.names))
+    steps = (f"dbt build --select {' '.join(f'{n}+' for n in selectable)}",)
     request = TriggerRequest(
         cause=literal_cause(cause) if cause else build_cause(context, settings.cause),
         git_sha=tip.sha,
         git_branch=branch,
-        steps_override=steps if settings.select_changed and names else None,
+        steps_override=steps if target.select_changed and selectable else None,
+        schema_override=target.schema_override,
     )
-    plan = TriggerPlan(settings.host, settings.require_account_id(), job_id, request)
+    plan = TriggerPlan(
+        settings.host, settings.require_account_id(), target.job_id, request, route=target.source
+    )
     return UpdatePlan(update, models, plan, settings)
 
 
@@ -376,3 +402,31 @@ def remember_run_status(repo_dir: Path, run: Run) -> None:
             ledger.record_run_status(run.id, int(run.status))
     except DatachonkError:
         return
+
+
+def cancel_superseded(
+    ledger: Ledger, newer: TriggerRecord, client: DbtCloudClient
+) -> list[TriggerRecord]:
+    """Cancel the older runs this package started for the same branch and job.
+
+    Only runs the ledger knows as ours are touched, and only those still queued or running;
+    runs someone else started, or that already ended, are left alone.
+    """
+    from datachonk_hooks.ledger import TriggerState
+
+    cancelled = []
+    for older in ledger.history(500):
+        if (
+            older.id >= newer.id
+            or older.state is not TriggerState.TRIGGERED
+            or older.run_id is None
+            or (older.host, older.account_id, older.job_id, older.branch)
+            != (newer.host, newer.account_id, newer.job_id, newer.branch)
+        ):
+            continue
+        run = client.get_run(older.run_id, related=())
+        if not run.is_complete:
+            run = client.cancel_run(older.run_id)
+            cancelled.append(older)
+        ledger.update_run_status(older.id, int(run.status))
+    return cancelled
