@@ -11,12 +11,17 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pygit2
 
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.gitrepo import ZERO_SHA, branch_of, resolve_commit
 from datachonk_hooks.push import PushUpdate, tracking_refs
+
+if TYPE_CHECKING:
+    from datachonk_hooks.dbt_cloud import Run
+    from datachonk_hooks.trigger import UpdatePlan
 
 
 @dataclass(frozen=True)
@@ -105,3 +110,26 @@ def write_summary(context: CiContext, lines: list[str]) -> None:
         return
     with context.summary_path.open("a", encoding="utf-8") as summary:
         summary.write("\n".join(lines) + "\n")
+
+
+def plan_ci_push(repo: pygit2.Repository, env: Mapping[str, str]) -> tuple[CiContext, UpdatePlan]:
+    """The CI's push, judged by the same detection as the local hook."""
+    from datachonk_hooks.trigger import plan_push_update
+
+    context = ci_context(env, repo)
+    update, others = ci_update(repo, context)
+    tips = others if update.is_new_ref else None
+    return context, plan_push_update(repo, update, "origin", env, remote_tips=tips)
+
+
+def summary_lines(context: CiContext, run: Run, job_id: int) -> list[str]:
+    """A short Markdown report of the run for the CI job's summary page."""
+    link = f"[{run.id}]({run.href})" if run.href else str(run.id)
+    return [
+        "### dbt Cloud",
+        "",
+        "| job | run | commit | branch | status |",
+        "| --- | --- | --- | --- | --- |",
+        f"| {job_id} | {link} | `{context.sha[:7]}` | {context.branch or '-'}"
+        f" | {run.status.label} |",
+    ]

@@ -167,7 +167,8 @@ def _print_dry_run(plan: Any, env: dict[str, str], as_json: bool) -> int:
     from datachonk_hooks.credentials import resolve_token
 
     try:
-        token_note = f"token from {resolve_token(env).source}"
+        token = resolve_token(env, host=plan.host, account_id=plan.account_id)
+        token_note = f"token from {token.source}"
     except DatachonkError:
         token_note = "no token found (set DBT_CLOUD_API_TOKEN); a real run would stop here"
     if as_json:
@@ -176,7 +177,7 @@ def _print_dry_run(plan: Any, env: dict[str, str], as_json: bool) -> int:
     click.echo("Dry run: nothing was sent.")
     click.echo(f"host:    {plan.host}")
     click.echo(f"account: {plan.account_id}")
-    click.echo(f"job:     {plan.job_id}")
+    click.echo(f"job:     {plan.job_id} (from {plan.route})")
     click.echo(f"auth:    {token_note}")
     click.echo(f"POST {plan.url}")
     click.echo(json.dumps(plan.request.body(), indent=2))
@@ -188,8 +189,11 @@ def _print_dry_run(plan: Any, env: dict[str, str], as_json: bool) -> int:
 
 def _watch(client: Any, run_id: int, timeout: int, as_json: bool) -> int:
     from datachonk_hooks.monitor import reporter_for, watch_run
+    from datachonk_hooks.trigger import remember_run_status
 
     result = watch_run(client, run_id, timeout=timeout, reporter=reporter_for(sys.stderr))
+    if result.run is not None:
+        remember_run_status(Path.cwd(), result.run)
     if as_json and result.run is not None:
         echo_json(result.run.to_json())
     click.echo(result.message, err=as_json or result.exit_code != ExitCode.OK)
@@ -441,8 +445,213 @@ def push_command(
 # (connect, status, projects, jobs, doctor)
 
 
+def _workspace(app: AppContext) -> Any:
+    from datachonk_hooks.account import Workspace
+
+    return Workspace(env=app.env, cwd=app.cwd, config_path=app.config_path)
+
+
+_ID = click.IntRange(min=1)
+
+
+@cli.command("connect")
+@click.option("--host", metavar="URL", help="The account's access URL (Account settings).")
+@click.option(
+    "--account-id", type=_ID, metavar="ID", help="The number after /accounts/ in dbt Cloud URLs."
+)
+@click.option(
+    "--project-id", type=_ID, metavar="ID", help="Project to use (else chosen from a list)."
+)
+@click.option("--job-id", type=_ID, metavar="ID", help="Job to trigger (else chosen from a list).")
+@click.option(
+    "--token-stdin",
+    is_flag=True,
+    help="Read the API token from stdin and ask nothing: values not given as flags are kept"
+    " from datachonk.yaml.",
+)
+@click.option(
+    "--forget",
+    is_flag=True,
+    help="Remove the stored token of the configured (or --host/--account-id) account.",
+)
+@pass_app
+def connect_command(
+    app: AppContext,
+    host: str | None,
+    account_id: int | None,
+    project_id: int | None,
+    job_id: int | None,
+    token_stdin: bool,
+    forget: bool,
+) -> int:
+    """Connect this repository to a dbt Cloud account and job.
+
+    Asks for the access URL, the account id and an API token (hidden), checks them by
+    listing the account's projects, lets you pick a project and a job, then writes host,
+    account_id, project_id and job_id under deploy.dbt_cloud in datachonk.yaml (comments and
+    other keys stay as they are). The token goes to the OS keyring when one is usable, else to
+    a credentials file readable only by you; never into the repository. There is no --token
+    flag on purpose: pipe the token into --token-stdin instead.
+    """
+    from datachonk_hooks.account import ConnectOptions, connect
+    from datachonk_hooks.account import forget as forget_stored
+
+    ws = _workspace(app)
+    if forget:
+        if token_stdin or project_id or job_id:
+            raise click.UsageError("--forget takes only --host and --account-id")
+        removed = forget_stored(ws, host, account_id)
+        click.echo(
+            f"removed the stored token from {' and '.join(removed)}"
+            if removed
+            else "no stored token for this account; nothing to remove"
+        )
+        return ExitCode.OK
+    options = ConnectOptions(host, account_id, project_id, job_id, token_stdin)
+    connect(ws, options, echo=click.echo)
+    return ExitCode.OK
+
+
+@cli.command("status")
+@json_option
+@pass_app
+def status_command(app: AppContext, as_json: bool) -> int:
+    """Whether the dbt Cloud connection works, and the account's projects.
+
+    Shows the host, the account, where the token comes from (never the token) and whether
+    dbt Cloud accepts it. Exit 0 when the token is accepted, 2 when something is not set up,
+    5 when dbt Cloud refuses or cannot be reached.
+    """
+    from datachonk_hooks.account import check_status
+
+    status = check_status(_workspace(app))
+    if as_json:
+        echo_json(status.to_json())
+    else:
+        for line in status.lines():
+            click.echo(line)
+    return status.exit_code
+
+
+@cli.command("projects")
+@json_option
+@pass_app
+def projects_command(app: AppContext, as_json: bool) -> int:
+    """The projects of the configured account: id and name."""
+    from datachonk_hooks.account import list_projects, projects_json, projects_table
+
+    projects = list_projects(_workspace(app))
+    if as_json:
+        echo_json(projects_json(projects))
+    else:
+        for line in projects_table(projects):
+            click.echo(line)
+    return ExitCode.OK
+
+
+@cli.command("jobs")
+@click.option(
+    "--project-id",
+    type=_ID,
+    metavar="ID",
+    help="Project whose jobs to list. Default: project_id from datachonk.yaml, else all.",
+)
+@json_option
+@pass_app
+def jobs_command(app: AppContext, project_id: int | None, as_json: bool) -> int:
+    """The jobs of a project, with the status of each one's most recent run.
+
+    Columns: id, name, environment id, job type, whether it is active, its triggers and the
+    status of its most recent run (one request per job for that).
+    """
+    from datachonk_hooks.account import jobs_table, list_jobs
+
+    ws = _workspace(app)
+    rows = list_jobs(ws, project_id)
+    if as_json:
+        echo_json([row.to_json() for row in rows])
+    else:
+        projects = {row.job.project_id for row in rows}
+        for line in jobs_table(rows, with_project=len(projects) > 1):
+            click.echo(line)
+    return ExitCode.OK
+
+
+@cli.command("doctor")
+@pass_app
+def doctor_command(app: AppContext) -> int:
+    """Check the whole setup, one line per check, with a fix for each failure.
+
+    Checks that datachonk.yaml is valid, a token is found and accepted, the host is right
+    for the account, the project and jobs exist (active, in the project), the pre-push hook
+    is configured and installed, and no triggers are left pending. Exit 0 when all pass,
+    2 otherwise.
+    """
+    from datachonk_hooks.doctor import doctor_lines, run_doctor
+
+    checks = run_doctor(_workspace(app))
+    for line in doctor_lines(checks):
+        click.echo(line)
+    return ExitCode.OK if all(check.passed for check in checks) else ExitCode.USAGE
+
+
 # ----------------------------------------------------------------------------- local API
 # (serve)
+
+
+@cli.command("serve")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; one that is not loopback needs --allow-remote.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one (the URL printed at start has it).",
+)
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Repository whose commits trigger-run builds. Default: the current folder's.",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --host other machines can reach (plain http: use only on a trusted network).",
+)
+@pass_app
+def serve_command(
+    app: AppContext, host: str, port: int, repo: Path | None, allow_remote: bool
+) -> int:
+    """Serve the local integration API (HTTP) for editor extensions, UIs and scripts.
+
+    Endpoints under /api/dbt-cloud/: POST connect, GET status, GET projects/ID/jobs,
+    POST trigger-run, GET runs/ID; the schema is at /openapi.json. Every request needs
+    `Authorization: Bearer <key>`: the key is DATACHONK_API_KEY, or a random one printed
+    once at start. Needs the server extra: pip install 'datachonk-hooks[server]'.
+    """
+    try:
+        from datachonk_hooks.server import serve
+    except ImportError as exc:
+        if exc.name not in ("fastapi", "uvicorn", "starlette", "pydantic"):
+            raise
+        raise click.ClickException(
+            "the local API needs the server extra: pip install 'datachonk-hooks[server]'"
+        ) from None
+    from datachonk_hooks.account import Workspace
+
+    serve(
+        Workspace(app.env, (repo or app.cwd).resolve(), app.config_path),
+        host=host,
+        port=port,
+        allow_remote=allow_remote,
+        echo=lambda line: click.echo(line, err=True),
+    )
+    return ExitCode.OK
 
 
 # ----------------------------------------------------------------------------- sandbox / demo
@@ -469,7 +678,12 @@ def sandbox_command(port: int, bind: str, token: str, time_scale: float) -> int:
     """
     from datachonk_hooks.sandbox import serve
 
-    serve(bind=bind, port=port, token=token, time_scale=time_scale, echo=click.echo)
+    try:
+        serve(bind=bind, port=port, token=token, time_scale=time_scale, echo=click.echo)
+    except OSError as exc:
+        raise DatachonkError(
+            f"cannot listen on {bind}:{port}: {exc.strerror or exc}; choose another --port"
+        ) from None
     return ExitCode.OK
 
 

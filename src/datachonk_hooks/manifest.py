@@ -1,0 +1,52 @@
+"""`datachonk-hook manifest`: the production manifest for state-based dbt builds.
+
+dbt's `--select state:modified+ --defer --state DIR` compares a project with the manifest of
+its production run; this fetches `manifest.json` of the job's most recent successful run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from datachonk_hooks.dbt_cloud import (
+    BadResponseError,
+    DbtCloudClient,
+    NotFoundError,
+    Run,
+    RunStatus,
+)
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class DownloadedManifest:
+    run: Run
+    path: Path
+    size: int
+
+
+def download_manifest(client: DbtCloudClient, job_id: int, out_dir: Path) -> DownloadedManifest:
+    """Save the manifest of job `job_id`'s latest successful run as OUT_DIR/manifest.json."""
+    runs = client.list_runs(job_id, limit=1, status=RunStatus.SUCCESS)
+    if not runs:
+        raise NotFoundError(f"job {job_id} has no successful run yet, so there is no manifest")
+    run = runs[0]
+    data = client.get_artifact(run.id, MANIFEST)
+    try:
+        json.loads(data)
+    except ValueError:
+        raise BadResponseError(
+            f"the {MANIFEST} of run {run.id} is not valid JSON; nothing was written"
+        ) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / MANIFEST
+    handle, temp = tempfile.mkstemp(dir=out_dir, prefix=".manifest-", suffix=".tmp")
+    with os.fdopen(handle, "wb") as file:
+        file.write(data)
+    os.replace(temp, target)
+    return DownloadedManifest(run, target, len(data))
