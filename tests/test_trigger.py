@@ -604,9 +604,9 @@ def test_trigger_through_ledger_dedups_and_force_triggers_again(
     plan = manual_plan(work, sandbox)
     said: list[str] = []
     with DbtCloudClient(sandbox.url, 12345, resolve_token(ENV), retry=FAST) as client:
-        first = trigger_through_ledger(work.repo, plan, client, force=False, echo=said.append)
-        second = trigger_through_ledger(work.repo, plan, client, force=False, echo=said.append)
-        forced = trigger_through_ledger(work.repo, plan, client, force=True, echo=said.append)
+        first = trigger_through_ledger(work.repo, plan, client, force=False, echo=said.append).run
+        second = trigger_through_ledger(work.repo, plan, client, force=False, echo=said.append).run
+        forced = trigger_through_ledger(work.repo, plan, client, force=True, echo=said.append).run
     assert second.id == first.id and forced.id != first.id
     assert said == [
         f"Triggered run {first.id} of job 11111 for {sha[:7]} on main",

@@ -145,7 +145,7 @@ def run_command(
     if dry_run:
         return _print_dry_run(plan, app.env, as_json)
     with make_client(settings, app.env) as client:
-        run = trigger_through_ledger(repo, plan, client, force=force, echo=_status(as_json))
+        run = trigger_through_ledger(repo, plan, client, force=force, echo=_status(as_json)).run
         if run.href:
             click.echo(run.href, err=as_json)
         if not wait:

@@ -133,10 +133,10 @@ def check_token_text(value: str) -> str:
     value = value.strip()
     if not value:
         raise ConfigError("the API token is empty")
-    if any(char.isspace() or not char.isprintable() for char in value):
+    if any(char.isspace() or not char.isprintable() or not char.isascii() for char in value):
         raise ConfigError(
-            "the API token contains spaces, line breaks or control characters; paste only the"
-            " token (dbt Cloud shows it once when it is created)"
+            "the API token contains spaces, line breaks, control or non-ASCII characters; paste"
+            " only the token (dbt Cloud shows it once when it is created)"
         )
     return value
 

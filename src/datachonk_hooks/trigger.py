@@ -334,6 +334,14 @@ def deliver(ledger: Ledger, trigger_id: int, pool: ClientPool) -> Delivery:
     return Delivery(record, run)
 
 
+@dataclass(frozen=True)
+class ManualTrigger:
+    """The run a manual trigger points at, and whether this call started it."""
+
+    run: Run
+    triggered: bool
+
+
 def trigger_through_ledger(
     repo: pygit2.Repository,
     plan: TriggerPlan,
@@ -342,7 +350,7 @@ def trigger_through_ledger(
     force: bool,
     echo: Callable[[str], None],
     source: str = "manual",
-) -> Run:
+) -> ManualTrigger:
     """Trigger `plan` unless its commit already started a run of the job (then return that).
 
     Goes through the ledger like the hook does, so a push and a manual run of the same
@@ -365,7 +373,7 @@ def trigger_through_ledger(
                 f"{sha[:7]} already triggered run {row.run_id} of job {plan.job_id};"
                 " use --force to trigger it again"
             )
-            return client.get_run(row.run_id, related=())
+            return ManualTrigger(client.get_run(row.run_id, related=()), triggered=False)
         if row.state is TriggerState.AWAITING_PUSH:
             raise DatachonkError(
                 f"{sha[:7]} is waiting for its push to land and will be triggered then (see"
@@ -383,7 +391,7 @@ def trigger_through_ledger(
     assert result.run is not None
     branch = f" on {plan.request.git_branch}" if plan.request.git_branch else ""
     echo(f"Triggered run {result.run.id} of job {plan.job_id} for {sha[:7]}{branch}")
-    return result.run
+    return ManualTrigger(result.run, triggered=True)
 
 
 def remember_run_status(repo_dir: Path, run: Run) -> None:
