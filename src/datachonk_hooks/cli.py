@@ -117,6 +117,12 @@ def run_options(fn: F) -> F:
 
 @cli.command("run")
 @run_options
+@click.option(
+    "--ci/--no-ci",
+    default=None,
+    help="CI mode: commit, branch and pushed range from the CI's variables, the same"
+    " detection as the hook, plain output. Default: on when CI=true.",
+)
 @pass_app
 def run_command(
     app: AppContext,
@@ -128,6 +134,7 @@ def run_command(
     dry_run: bool,
     as_json: bool,
     force: bool,
+    ci: bool | None,
 ) -> int:
     """Trigger the dbt Cloud job for the commit at REF.
 
@@ -135,12 +142,19 @@ def run_command(
     commit's subject line. The job is --job-id, else the `jobs:` entry matching the branch,
     else `job_id` from datachonk.yaml. A commit already triggered for that job (by a push
     or by hand) is not triggered again unless --force.
+
+    In CI mode (--ci, or CI=true) the commit, branch and pushed range come from GitHub
+    Actions' or GitLab CI's variables, and a push without generated models triggers nothing.
     """
+    from datachonk_hooks.ci import in_ci
     from datachonk_hooks.gitrepo import open_repo
     from datachonk_hooks.trigger import make_client, plan_manual_trigger, trigger_through_ledger
 
     settings = app.settings(timeout=timeout)
     repo = open_repo(app.cwd)
+    ci_mode = in_ci(app.env) if ci is None else ci
+    if ci_mode:
+        return _run_ci(app, settings, repo, job_id, cause, wait, dry_run, as_json, force)
     plan = plan_manual_trigger(settings, repo, ref, job_id=job_id, cause=cause)
     if dry_run:
         return _print_dry_run(plan, app.env, as_json)
@@ -153,6 +167,52 @@ def run_command(
                 echo_json(run.to_json())
             return ExitCode.OK
         return _watch(client, run.id, settings.timeout, as_json)
+
+
+def _run_ci(
+    app: AppContext,
+    settings: Any,
+    repo: Any,
+    job_id: int | None,
+    cause: str | None,
+    wait: bool,
+    dry_run: bool,
+    as_json: bool,
+    force: bool,
+) -> int:
+    """`run --ci`: the CI's push, judged like the hook would, triggered in the foreground."""
+    from dataclasses import replace
+
+    from datachonk_hooks.ci import plan_ci_push, summary_lines, write_summary
+    from datachonk_hooks.trigger import literal_cause, make_client, trigger_through_ledger
+
+    say = _status(as_json)
+    context, update_plan = plan_ci_push(repo, app.env)
+    plan = update_plan.trigger
+    where = f"{context.sha[:7]} on {context.branch}"
+    if plan is None:
+        say(f"nothing to trigger for {where} ({context.provider}): {update_plan.skipped}")
+        return ExitCode.OK
+    for model in update_plan.models:
+        say(f"generated model {model.change}: {model.path}")
+    if job_id is not None:
+        plan = replace(plan, job_id=job_id, route="--job-id")
+    if cause is not None:
+        plan = replace(plan, request=replace(plan.request, cause=literal_cause(cause)))
+    if dry_run:
+        return _print_dry_run(plan, app.env, as_json)
+    with make_client(settings, app.env) as client:
+        run = trigger_through_ledger(repo, plan, client, force=force, echo=say, source="ci").run
+        if run.href:
+            say(run.href)
+        code: int = ExitCode.OK
+        if wait:
+            code = _watch(client, run.id, settings.timeout, as_json, plain=True)
+            run = client.get_run(run.id, related=())
+        elif as_json:
+            echo_json(run.to_json())
+    write_summary(context, summary_lines(context, run, plan.job_id))
+    return code
 
 
 def _status(as_json: bool) -> Callable[[str], None]:
@@ -187,11 +247,12 @@ def _print_dry_run(plan: Any, env: dict[str, str], as_json: bool) -> int:
 # ----------------------------------------------------------------------------- watch / cancel
 
 
-def _watch(client: Any, run_id: int, timeout: int, as_json: bool) -> int:
-    from datachonk_hooks.monitor import reporter_for, watch_run
+def _watch(client: Any, run_id: int, timeout: int, as_json: bool, *, plain: bool = False) -> int:
+    from datachonk_hooks.monitor import ChangeLines, reporter_for, watch_run
     from datachonk_hooks.trigger import remember_run_status
 
-    result = watch_run(client, run_id, timeout=timeout, reporter=reporter_for(sys.stderr))
+    reporter = ChangeLines(sys.stderr) if plain else reporter_for(sys.stderr)
+    result = watch_run(client, run_id, timeout=timeout, reporter=reporter)
     if result.run is not None:
         remember_run_status(Path.cwd(), result.run)
     if as_json and result.run is not None:
@@ -439,6 +500,86 @@ def push_command(
             assert record.run_id is not None
             worst = max(worst, ExitCode(_watch(client, record.run_id, settings.timeout, False)))
     return worst
+
+
+# ----------------------------------------------------------------------------- rerun / manifest
+
+
+@cli.command("rerun")
+@click.option("--job-id", type=click.IntRange(min=1), help="Job to rerun. Default: as `run`.")
+@click.option("--wait", is_flag=True, help="Watch the run to its end.")
+@timeout_option
+@json_option
+@pass_app
+def rerun_command(
+    app: AppContext, job_id: int | None, wait: bool, timeout: int | None, as_json: bool
+) -> int:
+    """Rerun the job from its point of failure (a fresh run if its last run did not fail).
+
+    The job is --job-id, else the one the current branch resolves to in datachonk.yaml.
+    """
+    from datachonk_hooks.gitrepo import branch_of, open_repo
+    from datachonk_hooks.trigger import make_client
+
+    settings = app.settings(timeout=timeout)
+    if job_id is None:
+        job_id = settings.require_job_id(branch_of(open_repo(app.cwd), "HEAD"))
+    with make_client(settings, app.env) as client:
+        run = client.rerun_job(job_id)
+        say = _status(as_json)
+        say(f"Rerunning job {job_id}: run {run.id}")
+        if run.href:
+            say(run.href)
+        if wait:
+            return _watch(client, run.id, settings.timeout, as_json)
+    if as_json:
+        echo_json(run.to_json())
+    return ExitCode.OK
+
+
+@cli.command("manifest")
+@click.option(
+    "--job-id",
+    type=click.IntRange(min=1),
+    help="Production job. Default: the job the remote's default branch resolves to.",
+)
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("prod-manifest"),
+    show_default=True,
+    help="Folder to write manifest.json into.",
+)
+@pass_app
+def manifest_command(app: AppContext, job_id: int | None, out_dir: Path) -> int:
+    """Download manifest.json of the job's most recent successful run.
+
+    Ready for `dbt build --select state:modified+ --defer --state ./prod-manifest`.
+    """
+    from datachonk_hooks.gitrepo import branch_of, open_repo
+    from datachonk_hooks.manifest import download_manifest
+    from datachonk_hooks.trigger import make_client
+
+    settings = app.settings()
+    if job_id is None:
+        repo = open_repo(app.cwd)
+        default_branch = branch_of(repo, "origin/HEAD") or branch_of(repo, "HEAD")
+        job_id = settings.require_job_id(default_branch)
+    target = out_dir if out_dir.is_absolute() else app.cwd / out_dir
+    with make_client(settings, app.env) as client:
+        saved = download_manifest(client, job_id, target)
+    click.echo(
+        f"saved {saved.path} ({saved.size:,} bytes) from run {saved.run.id} of job {job_id}"
+        + (
+            f", finished {saved.run.finished_at:%Y-%m-%d %H:%M} UTC"
+            if saved.run.finished_at
+            else ""
+        )
+    )
+    click.echo(f"use it with: dbt build --select state:modified+ --defer --state {out_dir}")
+    return ExitCode.OK
 
 
 # ----------------------------------------------------------------------------- account
