@@ -115,10 +115,11 @@ def test_all_checks_pass(healthy: Path, sandbox: Sandbox, doctor) -> None:
         "ok    project: 67890 jaffle_shop",
         "ok    job: 11111 DataChonk CI (active, in project 67890)",
         "ok    jobs[0] (main): 22222 Production daily (active, in project 67890)",
+        "ok    branch main: pushes trigger job 22222 via jobs[0] (branch main)",
         "ok    pre-commit: .pre-commit-config.yaml runs hook datachonk-dbt-cloud",
         "ok    pre-push hook: pre-commit's hook is installed at .git/hooks/pre-push",
         "ok    pending triggers: none (nothing triggered yet)",
-        "all 11 checks passed",
+        "all 12 checks passed",
     ]
 
 
@@ -320,3 +321,20 @@ def test_pending_triggers(healthy: Path, sandbox: Sandbox, doctor) -> None:
         f"1 not delivered; the oldest, job 11111 for {sha[:7]}: dbt Cloud answered HTTP 503;"
         " fix: run `datachonk-hook retry` (`datachonk-hook history` shows them)"
     )
+
+
+def test_branch_route_shows_the_entry_and_its_options(healthy: Path, doctor) -> None:
+    from tests.helpers import git
+
+    git(healthy, "checkout", "--quiet", "-b", "feature/Add-X")
+    text = (healthy / "datachonk.yaml").read_text()
+    (healthy / "datachonk.yaml").write_text(
+        text
+        + "      - branch: 'feature/*'\n        job_id: 11111\n"
+        "        schema_override: 'dbt_{branch}'\n        select_changed: true\n"
+    )
+    report = doctor()
+    assert (
+        "ok    branch feature/Add-X: pushes trigger job 11111 via jobs[1] (branch feature/*);"
+        " schema dbt_feature_add_x, select changed models"
+    ) in report.out.splitlines()

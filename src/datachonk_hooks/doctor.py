@@ -86,6 +86,7 @@ class _Doctor:
         yield self.host()
         yield self.project()
         yield from self.job_checks()
+        yield from self.branch_route()
         yield from self.hook_checks()
         yield self.ledger()
 
@@ -271,6 +272,36 @@ class _Doctor:
                 yield Check(name, True, "no job: pushes to these branches trigger nothing")
             else:
                 yield self._job_check(name, route.job_id, settings.project_id)
+
+    def branch_route(self) -> Iterator[Check]:
+        """Which `jobs:` entry the current branch resolves to (information, always ok)."""
+        from datachonk_hooks.gitrepo import branch_of, open_repo
+
+        if self.settings is None or not self.settings.configured:
+            return
+        try:
+            branch = branch_of(open_repo(self.ws.cwd), "HEAD")
+        except DatachonkError:
+            return
+        if branch is None:
+            return
+        target = self.settings.target_for_branch(branch)
+        if target.job_id is None:
+            yield Check(f"branch {branch}", True, f"{target.source}: pushes trigger nothing")
+            return
+        extras = [
+            f"schema {target.schema_override}" if target.schema_override else "",
+            "select changed models" if target.select_changed else "",
+            "wait for the run" if target.wait else "",
+            "" if target.auto_trigger else "only by hand (auto_trigger false)",
+        ]
+        detail = ", ".join(e for e in extras if e)
+        yield Check(
+            f"branch {branch}",
+            True,
+            f"pushes trigger job {target.job_id} via {target.source}"
+            + (f"; {detail}" if detail else ""),
+        )
 
     def _job_check(self, name: str, job_id: int, project_id: int | None) -> Check:
         job = self._job(job_id)
