@@ -329,8 +329,7 @@ def test_branch_route_shows_the_entry_and_its_options(healthy: Path, doctor) -> 
     git(healthy, "checkout", "--quiet", "-b", "feature/Add-X")
     text = (healthy / "datachonk.yaml").read_text()
     (healthy / "datachonk.yaml").write_text(
-        text
-        + "      - branch: 'feature/*'\n        job_id: 11111\n"
+        text + "      - branch: 'feature/*'\n        job_id: 11111\n"
         "        schema_override: 'dbt_{branch}'\n        select_changed: true\n"
     )
     report = doctor()

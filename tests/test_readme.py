@@ -57,3 +57,11 @@ def test_every_exit_code_is_documented(code: int) -> None:
 
 def test_quick_start_commands() -> None:
     assert "$ make demo" in README and "$ make test" in README
+
+
+def test_readme_shows_the_real_help(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from datachonk_hooks.cli import main
+
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["--help"]) == 0
+    assert "$ datachonk-hook --help\n" + capsys.readouterr().out + "```" in README

@@ -86,7 +86,8 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     """Trigger dbt Cloud jobs for pushed DataChonk-generated dbt models, and watch the runs.
 
     Exit codes: 0 done, 1 run failed, 2 usage or configuration error, 3 run cancelled,
-    4 gave up waiting, 5 dbt Cloud unreachable or refused the request.
+    4 gave up waiting, 5 dbt Cloud unreachable or refused the request (the trigger stays
+    pending), 70 internal error, 130 interrupted.
     """
     ctx.obj = AppContext(config_path=config_path)
     if verbose:
@@ -843,7 +844,11 @@ def demo_command(keep: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code; the console scripts call this."""
     try:
-        result = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        result = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name=_prog_name(),
+            standalone_mode=False,
+        )
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
@@ -861,6 +866,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:  # a bug: keep the details, show one line
         return _report_crash()
     return int(result) if isinstance(result, int) else ExitCode.OK
+
+
+def _prog_name() -> str:
+    """`datachonk` or `datachonk-hook` as typed; the latter for `python -m` and tests."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name in ("datachonk", "datachonk-hook") else "datachonk-hook"
 
 
 def _report_crash() -> int:
