@@ -216,3 +216,23 @@ def test_python_dash_m_and_both_scripts() -> None:
             [bin_dir / script, "--version"], capture_output=True, text=True, check=False
         )
         assert done.returncode == 0 and "datachonk-hooks" in done.stdout
+
+
+def test_a_bug_is_exit_70_with_a_log_and_no_traceback(
+    repo: Path, run_cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import tempfile
+
+    from datachonk_hooks import trigger
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError(f"boom {TOKEN}")
+
+    monkeypatch.setattr(trigger, "plan_manual_trigger", broken)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    result = run_cli("run")
+    assert result.code == 70
+    assert "unexpected problem (a bug); details saved to" in result.err
+    [log] = tmp_path.glob("datachonk-hooks-crash-*.log")
+    text = log.read_text()
+    assert "RuntimeError: boom" in text and TOKEN not in text
