@@ -236,3 +236,23 @@ def test_a_bug_is_exit_70_with_a_log_and_no_traceback(
     [log] = tmp_path.glob("datachonk-hooks-crash-*.log")
     text = log.read_text()
     assert "RuntimeError: boom" in text and TOKEN not in text
+
+
+def test_entry_runs_pre_push_without_click(dbt_repo: Path) -> None:
+    code = (
+        "import sys; from datachonk_hooks.entry import main; "
+        "rc = main(['pre-push', '--dry-run', 'origin', 'url']); "
+        "print('click' in sys.modules, rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=dbt_repo, capture_output=True, text=True, check=False
+    )
+    assert done.stdout.split() == ["False", "0"], done.stderr
+    assert "Dry run" in done.stderr
+
+
+@pytest.mark.parametrize("args", [["pre-push", "--help"], ["pre-push", "--bogus"], ["--help"]])
+def test_entry_falls_back_to_click(args: list[str]) -> None:
+    from datachonk_hooks.entry import main as entry_main
+
+    assert entry_main(args) == (2 if "--bogus" in args else 0)

@@ -57,7 +57,7 @@ def test_hook_id_and_stages(hook: dict[str, Any]) -> None:
 def test_entry_is_a_console_script(hook: dict[str, Any]) -> None:
     command, *args = hook["entry"].split()
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert re.search(rf'^{re.escape(command)} = "datachonk_hooks\.cli:main"$', pyproject, re.M)
+    assert re.search(rf'^{re.escape(command)} = "datachonk_hooks\.entry:main"$', pyproject, re.M)
     assert args == ["pre-push"]
 
 

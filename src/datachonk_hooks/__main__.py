@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from datachonk_hooks.cli import main
+from datachonk_hooks.entry import main
 
 raise SystemExit(main())

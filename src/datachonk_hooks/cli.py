@@ -7,12 +7,8 @@ crash becomes exit 70 with the traceback saved to a file.
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import sys
-import tempfile
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +64,8 @@ def timeout_option(fn: F) -> F:
 
 
 def echo_json(data: object) -> None:
+    import json
+
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
@@ -91,6 +89,8 @@ def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
     """
     ctx.obj = AppContext(config_path=config_path)
     if verbose:
+        import logging
+
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
 
 
@@ -241,6 +241,8 @@ def _print_dry_run(plan: Any, env: dict[str, str], as_json: bool) -> int:
     click.echo(f"job:     {plan.job_id} (from {plan.route})")
     click.echo(f"auth:    {token_note}")
     click.echo(f"POST {plan.url}")
+    import json
+
     click.echo(json.dumps(plan.request.body(), indent=2))
     return ExitCode.OK
 
@@ -875,6 +877,9 @@ def _prog_name() -> str:
 
 
 def _report_crash() -> int:
+    import tempfile
+    import traceback
+
     from datachonk_hooks.credentials import ENV_TOKEN, redact
 
     handle, path = tempfile.mkstemp(prefix="datachonk-hooks-crash-", suffix=".log")

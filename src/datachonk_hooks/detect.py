@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pygit2
-from pygit2.enums import DeltaStatus
 
 from datachonk_hooks.config import DetectRules
 from datachonk_hooks.gitrepo import CommitInfo
@@ -208,9 +207,12 @@ def detect_generated(
     first MARKER_LINES lines (the old content for a deletion), or when one of the pushed
     `commits` whose message has `rules.trailer` changed it. The marker wins as the reason.
     """
-    prefixes = model_paths(tip.tree)
-    diff = tip.tree.diff_to_tree(swap=True) if base is None else base.tree.diff_to_tree(tip.tree)
-    candidates = [c for c in (_candidate(d, prefixes) for d in diff.deltas) if c is not None]
+    projects = _ProjectLookup(tip.tree)
+    candidates = [
+        cand
+        for cand in _changed_files(base.tree if base else None, tip.tree)
+        if cand.path.endswith(MODEL_SUFFIXES) and cand.path.startswith(projects.prefixes(cand.path))
+    ]
     if not candidates:
         return []
 
@@ -236,27 +238,83 @@ def detect_generated(
     return sorted(models, key=lambda m: m.path)
 
 
-def _candidate(delta: pygit2.DiffDelta, prefixes: tuple[str, ...]) -> _Candidate | None:
-    """The delta as a model-file candidate, or None when it is not one.
+def _changed_files(
+    old: pygit2.Tree | None, new: pygit2.Tree | None, prefix: str = ""
+) -> Iterable[_Candidate]:
+    """Regular files added, modified or deleted between two trees: a tree diff.
 
-    Without type-change detection libgit2 splits a file<->symlink change into a deletion and
-    an addition, so the regular-file side is the one that is judged.
+    Like libgit2's tree-to-tree diff without rename or type-change detection, but subtrees
+    with the same id are skipped without being read, so a push that changes three files of a
+    50,000-file repository reads a handful of trees. Symlinks and submodules are not files:
+    a file replaced by a symlink counts as deleted, the other way round as added.
     """
-    change: Change
-    if delta.status == DeltaStatus.ADDED:
-        change, side = "added", delta.new_file
-    elif delta.status == DeltaStatus.MODIFIED:
-        change, side = "modified", delta.new_file
-    elif delta.status == DeltaStatus.DELETED:
-        change, side = "deleted", delta.old_file
-    else:
-        return None
-    path = side.path
-    if side.mode not in _BLOB_MODES or not path.endswith(MODEL_SUFFIXES):
-        return None
-    if not path.startswith(prefixes):
-        return None
-    return _Candidate(path, change, side.id)
+    old_entries = {e.name: e for e in old} if old is not None else {}
+    new_entries = {e.name: e for e in new} if new is not None else {}
+    for name in sorted(old_entries.keys() | new_entries.keys(), key=str):
+        before, after = old_entries.get(name), new_entries.get(name)
+        if _same(before, after):
+            continue
+        path = f"{prefix}{name}"
+        old_tree = before if isinstance(before, pygit2.Tree) else None
+        new_tree = after if isinstance(after, pygit2.Tree) else None
+        if old_tree is not None or new_tree is not None:
+            yield from _changed_files(old_tree, new_tree, f"{path}/")
+        old_file = before if _is_file(before) else None
+        new_file = after if _is_file(after) else None
+        if old_file is not None and new_file is not None:
+            yield _Candidate(path, "modified", new_file.id)
+        elif new_file is not None:
+            yield _Candidate(path, "added", new_file.id)
+        elif old_file is not None:
+            yield _Candidate(path, "deleted", old_file.id)
+
+
+def _same(before: pygit2.Object | None, after: pygit2.Object | None) -> bool:
+    if before is None or after is None:
+        return False
+    return (before.id, before.filemode) == (after.id, after.filemode)
+
+
+def _is_file(entry: pygit2.Object | None) -> bool:
+    return isinstance(entry, pygit2.Blob) and entry.filemode in _BLOB_MODES
+
+
+class _ProjectLookup:
+    """Model-path prefixes for a file: those of the nearest dbt_project.yml above it.
+
+    Looking up the file's parent folders (cached) costs a few tree reads per changed folder,
+    where walking the whole tree for project files costs tens of milliseconds on a large
+    repository. A file with no dbt_project.yml above it is in no project, unless the
+    repository has none at all: then the default `models` at the root holds.
+    """
+
+    def __init__(self, tree: pygit2.Tree) -> None:
+        self.tree = tree
+        self.cache: dict[str, tuple[str, ...]] = {}
+
+    def prefixes(self, path: str) -> tuple[str, ...]:
+        return self._for_folder(posixpath.dirname(path))
+
+    def _for_folder(self, folder: str) -> tuple[str, ...]:
+        if folder in self.cache:
+            return self.cache[folder]
+        project = f"{folder}/{PROJECT_FILE}" if folder else PROJECT_FILE
+        try:
+            entry: pygit2.Object | None = self.tree[project]
+        except KeyError:
+            entry = None
+        if _is_file(entry):
+            assert isinstance(entry, pygit2.Blob)
+            joined = (_join_model_path(folder, rel) for rel in _project_model_paths(entry))
+            found = tuple(sorted({prefix for prefix in joined if prefix is not None}))
+        elif folder:
+            found = self._for_folder(posixpath.dirname(folder))
+        elif next(iter(_project_files(self.tree)), None) is None:
+            found = tuple(f"{p}/" for p in DEFAULT_MODEL_PATHS)  # no dbt project anywhere
+        else:
+            found = ()  # outside every dbt project of the repository
+        self.cache[folder] = found
+        return found
 
 
 def _blob(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Blob | None:
@@ -280,13 +338,8 @@ def _trailer_paths(commits: Sequence[pygit2.Commit], trailer: str) -> set[str]:
     for commit in commits:
         if not has_trailer(CommitInfo.of(commit).message, trailer):
             continue
-        if commit.parents:
-            diff = commit.parents[0].tree.diff_to_tree(commit.tree)
-        else:
-            diff = commit.tree.diff_to_tree(swap=True)
-        for delta in diff.deltas:
-            paths.add(delta.old_file.path)
-            paths.add(delta.new_file.path)
+        parent = commit.parents[0].tree if commit.parents else None
+        paths.update(cand.path for cand in _changed_files(parent, commit.tree))
     return paths
 
 

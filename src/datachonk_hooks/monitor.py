@@ -23,7 +23,8 @@ LOG_TAIL_LINES = 30
 class PollPolicy:
     first_interval: float = 1.0
     growth: float = 1.6
-    max_interval: float = 30.0
+    #: 27 s, not 30: the end of a run is noticed within 30 s even with the request's own time
+    max_interval: float = 27.0
     after_change: float = 2.0
     #: a run just triggered may answer 404 for a moment; tolerated this long
     not_found_grace: float = 30.0

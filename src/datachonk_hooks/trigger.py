@@ -6,22 +6,25 @@ the landing waiter then send the plan through the client.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pygit2
 
-from datachonk_hooks.cause import CauseContext, build_cause, clean, truncate
 from datachonk_hooks.config import CONFIG_NAME, DetectRules, Settings, find_config_file
-from datachonk_hooks.credentials import resolve_token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, Run, TriggerRequest
 from datachonk_hooks.detect import GeneratedModel, detect_generated, project_folders
 from datachonk_hooks.errors import ConfigError, DatachonkError
 from datachonk_hooks.gitrepo import CommitInfo, branch_of, read_blob, resolve_commit, work_tree
-from datachonk_hooks.ledger import Ledger, TriggerRecord
 from datachonk_hooks.push import PushUpdate, pushed_range
+
+if TYPE_CHECKING:
+    # Only needed once something is to be triggered: the hook imports this module on every
+    # push, and a push without generated models should not pay for HTTP or SQLite modules.
+    from datachonk_hooks.dbt_cloud import DbtCloudClient, Run, TriggerRequest
+    from datachonk_hooks.ledger import Ledger, TriggerRecord
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class TriggerPlan:
 
 def literal_cause(text: str) -> str:
     """A cause given on the command line: one line, at most 255 characters, not empty."""
+    from datachonk_hooks.cause import clean, truncate
+
     cause = truncate(clean(text))
     if not cause:
         raise ConfigError("--cause: the cause must not be empty")
@@ -68,6 +73,9 @@ def plan_manual_trigger(
     cause: str | None = None,
 ) -> TriggerPlan:
     """The trigger for the commit at `ref` (`datachonk-hook run`)."""
+    from datachonk_hooks.cause import CauseContext, build_cause
+    from datachonk_hooks.dbt_cloud import TriggerRequest
+
     commit = CommitInfo.of(resolve_commit(repo, ref))
     branch = branch_of(repo, ref)
     context = CauseContext(
@@ -98,6 +106,9 @@ def plan_manual_trigger(
 
 def make_client(settings: Settings, env: Mapping[str, str]) -> DbtCloudClient:
     """A client for the configured account, with the token from the environment or store."""
+    from datachonk_hooks.credentials import resolve_token
+    from datachonk_hooks.dbt_cloud import DbtCloudClient
+
     account_id = settings.require_account_id()
     token = resolve_token(env, host=settings.host, account_id=account_id)
     return DbtCloudClient(host=settings.host, account_id=account_id, token=token)
@@ -135,7 +146,8 @@ class UpdatePlan:
 
 def settings_text_at(repo: pygit2.Repository, commit: pygit2.Commit) -> tuple[str, str] | None:
     """(text, label) of datachonk.yaml in the commit: at the root, else by a dbt project."""
-    for folder in ["", *project_folders(commit.tree)]:
+    # The root first: walking the tree for dbt projects costs tens of ms in a large repository.
+    for folder in itertools.chain([""], (f for f in project_folders(commit.tree) if f)):
         path = f"{folder}/{CONFIG_NAME}" if folder else CONFIG_NAME
         data = read_blob(commit, path)
         if data is not None:
@@ -232,6 +244,9 @@ def plan_push_update(
             else f"no job for branch {branch}"
         )
         return UpdatePlan(update, models, settings=settings, skipped=why)
+    from datachonk_hooks.cause import CauseContext, build_cause
+    from datachonk_hooks.dbt_cloud import TriggerRequest
+
     tip = CommitInfo.of(pushed.tip)
     names = tuple(dict.fromkeys(name for m in models for name in m.names))
     context = CauseContext(
@@ -293,6 +308,9 @@ class ClientPool:
             if self.factory is not None:
                 self._clients[key] = self.factory(host, account_id, self.env)
             else:
+                from datachonk_hooks.credentials import resolve_token
+                from datachonk_hooks.dbt_cloud import DbtCloudClient
+
                 token = resolve_token(self.env, host=host, account_id=account_id)
                 self._clients[key] = DbtCloudClient(host=host, account_id=account_id, token=token)
         return self._clients[key]
@@ -310,6 +328,8 @@ def deliver(ledger: Ledger, trigger_id: int, pool: ClientPool) -> Delivery:
     before (a crash, a lost answer) is first looked up in dbt Cloud by job, git_sha and
     cause, and adopted when found, instead of being POSTed blindly a second time.
     """
+    from datachonk_hooks.dbt_cloud import DbtCloudError
+
     record = ledger.claim(trigger_id)
     if record is None:
         current = ledger.get(trigger_id)
@@ -356,7 +376,7 @@ def trigger_through_ledger(
     Goes through the ledger like the hook does, so a push and a manual run of the same
     commit start one run; a failed delivery stays pending for `datachonk-hook retry`.
     """
-    from datachonk_hooks.ledger import TriggerState
+    from datachonk_hooks.ledger import Ledger, TriggerState
 
     sha = plan.request.git_sha or ""
     with Ledger.for_repo(repo) as ledger:
@@ -400,7 +420,7 @@ def remember_run_status(repo_dir: Path, run: Run) -> None:
     Best effort: watching works outside a repository and with a broken ledger too.
     """
     from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.ledger import common_dir
+    from datachonk_hooks.ledger import Ledger, common_dir
 
     try:
         repo = open_repo(repo_dir)

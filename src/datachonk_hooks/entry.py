@@ -1,0 +1,66 @@
+"""The console scripts' entry point: `datachonk-hook pre-push` without loading click.
+
+The pre-push hook runs on every push of every user; parsing its few arguments by hand and
+calling the hook directly skips importing click and defining every other command. Anything
+else (help, an unknown option, every other command) goes to the click CLI.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+_FLAGS = {"--dry-run": "dry_run", "--json": "as_json"}
+_VALUES = {"--remote": "remote", "--url": "url"}
+
+
+def _fast_pre_push(args: Sequence[str]) -> int | None:
+    """Run `pre-push ARGS` directly, or None when click should parse them."""
+    options: dict[str, object] = {"dry_run": False, "as_json": False, "remote": None, "url": None}
+    positional: list[str] = []
+    items = iter(args)
+    for arg in items:
+        if arg in _FLAGS:
+            options[_FLAGS[arg]] = True
+        elif arg in _VALUES:
+            value = next(items, None)
+            if value is None:
+                return None
+            options[_VALUES[arg]] = value
+        elif arg.startswith("-"):
+            return None  # --help, or a mistake click should explain
+        else:
+            positional.append(arg)
+    if len(positional) > 2:
+        return None
+    remote = options["remote"] or (positional[0] if positional else None)
+    url = options["url"] or (positional[1] if len(positional) > 1 else None)
+
+    from datachonk_hooks.hook import pre_push_main
+
+    def echo_json(data: object) -> None:
+        import json
+
+        print(json.dumps(data, indent=2))
+
+    return pre_push_main(
+        remote=str(remote) if remote else None,
+        url=str(url) if url else None,
+        dry_run=bool(options["dry_run"]),
+        as_json=bool(options["as_json"]),
+        env=None,
+        stdin_lines=lambda: [] if sys.stdin.isatty() else sys.stdin.read().splitlines(),
+        echo=lambda line: print(line, file=sys.stderr),
+        echo_json=echo_json,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["pre-push"]:
+        code = _fast_pre_push(args[1:])
+        if code is not None:
+            return code
+    from datachonk_hooks.cli import main as cli_main
+
+    return cli_main(args)
