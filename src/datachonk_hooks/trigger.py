@@ -6,8 +6,7 @@ the landing waiter then send the plan through the client.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,7 +146,11 @@ class UpdatePlan:
 def settings_text_at(repo: pygit2.Repository, commit: pygit2.Commit) -> tuple[str, str] | None:
     """(text, label) of datachonk.yaml in the commit: at the root, else by a dbt project."""
     # The root first: walking the tree for dbt projects costs tens of ms in a large repository.
-    for folder in itertools.chain([""], (f for f in project_folders(commit.tree) if f)):
+    def folders() -> Iterator[str]:
+        yield ""
+        yield from (f for f in project_folders(commit.tree) if f)
+
+    for folder in folders():
         path = f"{folder}/{CONFIG_NAME}" if folder else CONFIG_NAME
         data = read_blob(commit, path)
         if data is not None:
