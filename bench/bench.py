@@ -54,6 +54,7 @@ from bench.repos import (
     files_pattern,
     git,
 )
+from datachonk_hooks.landing import pid_alive
 from datachonk_hooks.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,20 +151,6 @@ class HookSwitch:
             self.current = side
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # an ended process nobody has reaped yet (a zombie) counts as ended
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 @dataclass
 class Pusher:
     """Real `git push`es of one repository's ranges, each round a fresh push of a new tip."""
@@ -230,7 +217,7 @@ class Pusher:
         if not log.exists():
             return
         pids = {int(p) for p in _WAITER_PID.findall(log.read_text())}
-        while any(_pid_alive(pid) for pid in pids):
+        while any(pid_alive(pid) for pid in pids):
             if time.monotonic() > deadline:
                 raise BenchError(f"waiters {sorted(pids)} still running after {timeout:.0f} s")
             time.sleep(0.02)
