@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from datachonk_hooks.cause import MAX_CAUSE
 from datachonk_hooks.errors import ConfigError
 
 DEFAULT_HOST: Final = "https://cloud.getdbt.com"
@@ -726,6 +727,13 @@ def _parse_cause(value: object, *, where: str) -> str:
             raise _error(
                 f"{where}: unknown placeholder {_show(placeholder)};"
                 f" placeholders allowed: {allowed}"
+            )
+        # A cause is cut to MAX_CAUSE characters: a larger width only costs memory and
+        # time on every push ("{subject:>1000000000}" builds a gigabyte), so refuse it.
+        if any(int(number) > MAX_CAUSE for number in re.findall(r"\d+", spec or "")):
+            raise _error(
+                f"{where}: {_show(placeholder)} asks for more than {MAX_CAUSE} characters,"
+                f" the longest cause dbt Cloud gets; use a width of at most {MAX_CAUSE}"
             )
     try:
         template.format(**dict.fromkeys(CAUSE_FIELDS, "text"))

@@ -394,6 +394,10 @@ class _NoAnswer(Exception):
     """The request may have reached the server but no usable answer came back."""
 
 
+class _TimedOut(_NoAnswer):
+    """No answer within the read timeout: the server may still be working on the request."""
+
+
 @dataclass
 class DbtCloudClient:
     """dbt Cloud's Administrative API for one account, over one `requests.Session`."""
@@ -421,9 +425,17 @@ class DbtCloudClient:
         since = since or datetime.now(UTC)
         deadline = self.clock() + self.retry.budget
         last: DbtCloudError | None = None
+        # After a read timeout dbt Cloud may still be creating the run: from then on only
+        # look for it (until the budget ends), never send it again, or it could run twice.
+        timed_out = False
         for attempt in range(self.retry.attempts):
             if attempt:
                 self._backoff(attempt, deadline, last)
+            if timed_out:
+                found = self._look_for_run(job_id, request, since)
+                if found is not None:
+                    return found
+                continue
             try:
                 data = self._send("POST", path, json_body=request.body(), what=("job", job_id))
                 return Run.from_api(_mapping(data))
@@ -432,26 +444,34 @@ class DbtCloudClient:
             except RateLimitedError as exc:  # refused, so nothing was created
                 last = exc
             except (_NoAnswer, ServerError, BadResponseError) as exc:
-                try:
-                    found = self.find_run(job_id, request, since=since)
-                except DbtCloudError as lookup_failed:
-                    raise UnknownOutcomeError(
-                        f"the trigger of job {job_id} got no usable answer and the run could not"
-                        f" be looked up: {lookup_failed}"
-                    ) from None
+                found = self._look_for_run(job_id, request, since)
                 if found is not None:
-                    log.info("trigger answer lost; adopted run %s found by git_sha", found.id)
                     return found
+                timed_out = isinstance(exc, _TimedOut)
                 last = (
                     exc
                     if isinstance(exc, DbtCloudError)
                     else UnknownOutcomeError(
                         f"dbt Cloud did not answer the trigger of job {job_id} ({exc}) and no"
                         " matching run was found"
+                        + ("; it is looked up again before any new attempt" if timed_out else "")
                     )
                 )
         assert last is not None
         raise last
+
+    def _look_for_run(self, job_id: int, request: TriggerRequest, since: datetime) -> Run | None:
+        """The run a trigger without a usable answer may have started, adopted if found."""
+        try:
+            found = self.find_run(job_id, request, since=since)
+        except DbtCloudError as lookup_failed:
+            raise UnknownOutcomeError(
+                f"the trigger of job {job_id} got no usable answer and the run could not"
+                f" be looked up: {lookup_failed}"
+            ) from None
+        if found is not None:
+            log.info("trigger answer lost; adopted run %s found by git_sha", found.id)
+        return found
 
     def find_run(self, job_id: int, request: TriggerRequest, *, since: datetime) -> Run | None:
         """A run of `job_id` for the request's git_sha and cause created since `since`.
@@ -697,7 +717,9 @@ class DbtCloudClient:
             if "NewConnectionError" in repr(exc) or "NameResolutionError" in repr(exc):
                 raise _NotSent(self._clean(exc)) from None
             raise _NoAnswer(self._clean(exc)) from None
-        except requests.RequestException as exc:  # ReadTimeout, ChunkedEncodingError...
+        except requests.ReadTimeout as exc:
+            raise _TimedOut(self._clean(exc)) from None
+        except requests.RequestException as exc:  # ChunkedEncodingError...
             raise _NoAnswer(self._clean(exc)) from None
         log.debug(
             "%s %s -> %s in %.0f ms",

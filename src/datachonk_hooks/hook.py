@@ -31,6 +31,9 @@ ENV_FORCE = "DATACHONK_FORCE_TRIGGER"
 #: set by `datachonk push --cause`
 ENV_CAUSE = "DATACHONK_CAUSE"
 PREFIX = "datachonk:"
+#: seconds the hook waits for a ledger another process has locked. Writers hold it for
+#: milliseconds; one holding it longer must not hold the push up (the CLI waits 10 s).
+LEDGER_BUSY_TIMEOUT = 2.0
 
 
 def _truthy(value: str | None) -> bool:
@@ -153,7 +156,7 @@ def _hand_over(
     ledger_file = common_dir(repo) / "datachonk" / "ledger.sqlite3"
     if not triggers and not ledger_file.exists():
         return
-    with Ledger.for_repo(repo) as ledger:
+    with Ledger.for_repo(repo, busy_timeout=LEDGER_BUSY_TIMEOUT) as ledger:
         has_backlog = bool(ledger.deliverable())
         if not triggers and not has_backlog:
             return

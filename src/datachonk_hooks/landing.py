@@ -27,6 +27,10 @@ from datachonk_hooks.ledger import Ledger, PushRecord, TriggerRecord, TriggerSta
 from datachonk_hooks.push import PushUpdate, tracking_refs
 
 WAITER_LOG = "waiter.log"
+ABANDONED = (
+    "its landing waiter stopped before the push was confirmed; `datachonk-hook retry` checks"
+    " whether it landed before sending"
+)
 LANDING_TIMEOUT = 600.0  # a push that has not landed after 10 minutes is left to `retry`
 ENV_LANDING_TIMEOUT = "DATACHONK_LANDING_TIMEOUT"
 
@@ -320,6 +324,7 @@ def run_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) ->
         push = ledger.get_push(push_id)
         if push is None:
             raise DatachonkError(f"no push {push_id} in the ledger")
+        ledger.set_push_waiter(push_id)  # first: `retry` can tell when this process dies
         waiter = Waiter(repo, ledger, push, env, emit=log_line(push_id), timeout=timeout)
         waiter.log(f"waiting for the push to {push.remote_name} to land")
         outcome = waiter.wait()
@@ -415,14 +420,25 @@ def deliver_pending(
     *,
     log: Callable[[str], None],
 ) -> list[TriggerRecord]:
-    """Deliver every deliverable trigger; expired pushes are checked for landing first."""
+    """Deliver every deliverable trigger; expired pushes are checked for landing first.
+
+    A push whose waiter died (killed, crashed) would keep its triggers awaiting it forever:
+    it is expired first, so its triggers are checked for landing and sent like the others.
+    """
     from datachonk_hooks.trigger import ClientPool, deliver
 
     assert isinstance(pool, ClientPool)
+    for push in ledger.expire_abandoned_pushes(ABANDONED):
+        log(f"the waiter of push {push.id} to {push.remote_name} is gone; checking it landed")
     still_pending = []
     for record in ledger.deliverable():
         if not _confirm_landed(repo, ledger, record, log):
             continue
+        if record.state is TriggerState.SENDING:
+            log(
+                f"job {record.job_id} for {record.sha[:7]} was being sent by a process that"
+                " ended; its run is looked up before anything is sent again"
+            )
         result = deliver(ledger, record.id, pool)
         if result.skipped:
             continue

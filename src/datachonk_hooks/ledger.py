@@ -30,7 +30,14 @@ if TYPE_CHECKING:
     import pygit2
 
 #: Bumped whenever the tables change; `_MIGRATIONS[n]` takes a file from version n to n + 1.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: A push still "waiting" this long after it was recorded is abandoned whatever the process
+#: ids say: pids are recycled, and a trigger must not wait for a dead waiter forever.
+ABANDONED_AFTER = timedelta(days=1)
+#: A landing waiter records itself within a second of being started; one that has not after
+#: this long (and after its `git push` ended) never will.
+WAITER_START_GRACE = timedelta(seconds=60)
 
 #: dbt Cloud run statuses after which a run never changes again (Success, Error, Cancelled).
 TERMINAL_RUN_STATUSES = frozenset({10, 20, 30})
@@ -81,6 +88,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX IF NOT EXISTS triggers_push ON triggers (push_id)",
         "CREATE INDEX IF NOT EXISTS triggers_state ON triggers (state)",
     ),
+    # 2: the landing waiter of a push ("pid@host"), so a waiter that was killed is noticed
+    ("ALTER TABLE pushes ADD COLUMN waiter TEXT",),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -146,6 +155,8 @@ class PushRecord:
     state: str
     reason: str | None
     created_at: datetime
+    #: the landing waiter waiting for it ("pid@host"), once it has started
+    waiter: str | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -187,7 +198,12 @@ def _default_owner() -> str:
 
 
 def _pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host (a zombie counts as alive)."""
+    """Whether a process with this pid is running on this host.
+
+    A zombie (ended, not yet reaped) counts as ended: a killed waiter stays one until its
+    new parent reaps it, which a container's init may do only a second or so later, and
+    until then its claims and pushes would look held.
+    """
     if os.name == "nt":  # os.kill would terminate the process on Windows: rely on the timeout
         return True
     if pid <= 0:
@@ -200,7 +216,11 @@ def _pid_alive(pid: int) -> bool:
         return True
     except OSError:
         return True
-    return True
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (macOS): it exists
+        return True
+    return state != "Z"
 
 
 # --------------------------------------------------------------------------- the ledger
@@ -413,6 +433,7 @@ class Ledger:
                 state=row["state"],
                 reason=row["reason"],
                 created_at=datetime.fromisoformat(row["created_at"]),
+                waiter=row["waiter"],
             )
         except (ValueError, TypeError) as exc:
             raise LedgerError(
@@ -511,15 +532,23 @@ class Ledger:
         push_state: str,
         reason: str | None,
         trigger_state: TriggerState,
+        *,
+        only_waiting: bool = False,
     ) -> list[TriggerRecord]:
-        """Move a push to its final state and its AWAITING_PUSH triggers along with it."""
+        """Move a push to its final state and its AWAITING_PUSH triggers along with it.
+
+        With `only_waiting`, a push something else has settled meanwhile is left alone.
+        """
         now = self._now()
         with self._write() as conn:
             found = conn.execute(
-                "UPDATE pushes SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
+                "UPDATE pushes SET state = ?, reason = ?, updated_at = ? WHERE id = ?"
+                + (" AND state = 'waiting'" if only_waiting else ""),
                 (push_state, reason, now, push_id),
             )
             if found.rowcount == 0:
+                if only_waiting and self._push_exists(conn, push_id):
+                    return []
                 raise LedgerError(f"there is no push {push_id} in the ledger {self.path}")
             ids = [
                 int(row["id"])
@@ -544,6 +573,65 @@ class Ledger:
     def expire_push(self, push_id: int, reason: str) -> list[TriggerRecord]:
         """The waiter gave up before knowing: keep the triggers PENDING for `retry`."""
         return self._settle_push(push_id, "expired", reason, TriggerState.PENDING)
+
+    def set_push_waiter(self, push_id: int, owner: str | None = None) -> None:
+        """Note the landing waiter of a push (`pid@host`, default this process): `retry`
+        tells by it a push whose waiter was killed from one that is still waited for."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE pushes SET waiter = ?, updated_at = ? WHERE id = ?",
+                (owner or _default_owner(), self._now(), push_id),
+            )
+
+    def _push_abandoned(self, row: sqlite3.Row, now: datetime) -> bool:
+        """Whether nobody will settle this push any more, so `retry` must.
+
+        A push stays "waiting" only while its landing waiter runs, and the waiter records
+        itself (`pid@host`) when it starts. A waiting push whose `git push` (pid recorded by
+        the hook) still runs is never abandoned: it may still land. Once that has ended, it
+        is abandoned when
+        - its waiter has ended: it was killed or crashed before settling the push;
+        - no waiter has recorded itself WAITER_START_GRACE after the push was recorded: it
+          died while starting (without a known `git push`, a hook run by hand, this waits
+          `stale_after`, 10 minutes, as long as a waiter waits for a push by default);
+        Pids can only be checked on this host: a push whose waiter runs on another one is
+        abandoned after `stale_after`. And any push is abandoned after ABANDONED_AFTER (a
+        day), whatever the pids say, as pids are recycled. Expiring one is safe even if a
+        waiter still lives: once `git push` has ended, whether the push landed is settled,
+        and the ledger's claim lets only one process send a trigger.
+        """
+        if row["state"] != "waiting":
+            return False
+        age = now - _utc(datetime.fromisoformat(row["created_at"]))
+        if age > ABANDONED_AFTER:
+            return True
+        pid_text, sep, host = (row["waiter"] or "").partition("@")
+        if sep and host != socket.gethostname():
+            return age > self._stale_after
+        git_pid = row["git_pid"]
+        if git_pid is not None and _pid_alive(int(git_pid)):
+            return False
+        if sep and pid_text.isdigit():
+            return not _pid_alive(int(pid_text))
+        return age > (WAITER_START_GRACE if git_pid is not None else self._stale_after)
+
+    def abandoned_pushes(self) -> list[PushRecord]:
+        """Pushes still "waiting" that no waiter will settle (see `_push_abandoned`)."""
+        now = _utc(self._clock())
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT * FROM pushes WHERE state = 'waiting' ORDER BY id"
+            ).fetchall()
+        return [self._push(row) for row in rows if self._push_abandoned(row, now)]
+
+    def expire_abandoned_pushes(self, reason: str) -> list[PushRecord]:
+        """Expire the abandoned pushes: their triggers become PENDING for `retry`, which
+        checks that the push landed before sending (as for a push the waiter gave up on)."""
+        expired = []
+        for push in self.abandoned_pushes():
+            self._settle_push(push.id, "expired", reason, TriggerState.PENDING, only_waiting=True)
+            expired.append(push)
+        return expired
 
     def triggers_for_push(self, push_id: int) -> list[TriggerRecord]:
         return self._select_triggers("WHERE push_id = ? ORDER BY id", (push_id,))
@@ -736,17 +824,27 @@ class Ledger:
         return [self.update_run_status(trigger_id, run_status) for trigger_id in ids]
 
     def deliverable(self) -> list[TriggerRecord]:
-        """PENDING triggers and SENDING ones with a stale claim, oldest first."""
+        """PENDING triggers, SENDING ones with a stale claim and AWAITING_PUSH ones of an
+        abandoned push (`expire_abandoned_pushes` makes those pending), oldest first."""
+        abandoned = {push.id for push in self.abandoned_pushes()}
         with self._guard():
             rows = self._db.execute(
-                "SELECT * FROM triggers WHERE state IN (?, ?) ORDER BY created_at, id",
-                (TriggerState.PENDING.value, TriggerState.SENDING.value),
+                "SELECT * FROM triggers WHERE state IN (?, ?, ?) ORDER BY created_at, id",
+                (
+                    TriggerState.PENDING.value,
+                    TriggerState.SENDING.value,
+                    TriggerState.AWAITING_PUSH.value,
+                ),
             ).fetchall()
         return [
             self._trigger(row)
             for row in rows
             if row["state"] == TriggerState.PENDING
-            or self._is_stale(row["claimed_by"], row["claimed_at"])
+            or (row["state"] == TriggerState.AWAITING_PUSH and row["push_id"] in abandoned)
+            or (
+                row["state"] == TriggerState.SENDING
+                and self._is_stale(row["claimed_by"], row["claimed_at"])
+            )
         ]
 
     def find(self, account_id: int, job_id: int, sha: str) -> TriggerRecord | None:

@@ -15,7 +15,7 @@ import pygit2
 
 from datachonk_hooks.config import CONFIG_NAME, DetectRules, Settings, find_config_file
 from datachonk_hooks.detect import GeneratedModel, detect_generated, project_folders
-from datachonk_hooks.errors import ConfigError, DatachonkError
+from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
 from datachonk_hooks.gitrepo import CommitInfo, branch_of, read_blob, resolve_commit, work_tree
 from datachonk_hooks.push import PushUpdate, pushed_range
 
@@ -103,14 +103,54 @@ def plan_manual_trigger(
     )
 
 
+#: seconds to wait for dbt Cloud to answer one request (the client's read timeout)
+ENV_HTTP_TIMEOUT = "DATACHONK_HTTP_TIMEOUT"
+#: seconds one request may spend in retries (5xx, 429, unreachable) before it gives up
+ENV_RETRY_BUDGET = "DATACHONK_RETRY_BUDGET"
+
+
+def _seconds(env: Mapping[str, str], name: str) -> float | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 86400:  # also refuses nan and inf
+        raise ConfigError(f"{name}: expected a number of seconds above 0, got {raw[:40]!r}")
+    return value
+
+
+def client_options(env: Mapping[str, str]) -> dict[str, Any]:
+    """Timeouts and retry budget for a client, from the environment when set there.
+
+    Slow networks need a longer read timeout than 30 s, and scripts (and the reliability
+    suite) a shorter one; a bad value is a ConfigError, never a silent default.
+    """
+    from dataclasses import replace
+
+    from datachonk_hooks.dbt_cloud import RetryPolicy, Timeouts
+
+    options: dict[str, Any] = {}
+    read = _seconds(env, ENV_HTTP_TIMEOUT)
+    if read is not None:
+        options["timeouts"] = Timeouts(connect=min(Timeouts().connect, read), read=read)
+    budget = _seconds(env, ENV_RETRY_BUDGET)
+    if budget is not None:
+        options["retry"] = replace(RetryPolicy(), budget=budget)
+    return options
+
+
 def make_client(settings: Settings, env: Mapping[str, str]) -> DbtCloudClient:
     """A client for the configured account, with the token from the environment or store."""
     from datachonk_hooks.credentials import resolve_token
     from datachonk_hooks.dbt_cloud import DbtCloudClient
 
     account_id = settings.require_account_id()
+    options = client_options(env)
     token = resolve_token(env, host=settings.host, account_id=account_id)
-    return DbtCloudClient(host=settings.host, account_id=account_id, token=token)
+    return DbtCloudClient(host=settings.host, account_id=account_id, token=token, **options)
 
 
 # ----------------------------------------------------------------------------- pushes
@@ -145,6 +185,7 @@ class UpdatePlan:
 
 def settings_text_at(repo: pygit2.Repository, commit: pygit2.Commit) -> tuple[str, str] | None:
     """(text, label) of datachonk.yaml in the commit: at the root, else by a dbt project."""
+
     # The root first: walking the tree for dbt projects costs tens of ms in a large repository.
     def folders() -> Iterator[str]:
         yield ""
@@ -314,8 +355,11 @@ class ClientPool:
                 from datachonk_hooks.credentials import resolve_token
                 from datachonk_hooks.dbt_cloud import DbtCloudClient
 
+                options = client_options(self.env)
                 token = resolve_token(self.env, host=host, account_id=account_id)
-                self._clients[key] = DbtCloudClient(host=host, account_id=account_id, token=token)
+                self._clients[key] = DbtCloudClient(
+                    host=host, account_id=account_id, token=token, **options
+                )
         return self._clients[key]
 
     def close(self) -> None:
@@ -329,10 +373,15 @@ def deliver(ledger: Ledger, trigger_id: int, pool: ClientPool) -> Delivery:
 
     The ledger claim makes this process the only sender. A trigger that was attempted
     before (a crash, a lost answer) is first looked up in dbt Cloud by job, git_sha and
-    cause, and adopted when found, instead of being POSTed blindly a second time.
+    cause, and adopted when found, instead of being POSTed blindly a second time. When the
+    earlier sender died while sending (its claim is taken over), its POST may still be on
+    its way: the lookup waits until that POST's read timeout has passed, as by then dbt
+    Cloud has created the run or the POST was lost anyway.
     """
     from datachonk_hooks.dbt_cloud import DbtCloudError
+    from datachonk_hooks.ledger import TriggerState
 
+    before = ledger.get(trigger_id)
     record = ledger.claim(trigger_id)
     if record is None:
         current = ledger.get(trigger_id)
@@ -343,6 +392,8 @@ def deliver(ledger: Ledger, trigger_id: int, pool: ClientPool) -> Delivery:
         run = None
         since = record.first_attempt_at
         if record.attempts > 1 and since is not None:
+            if before is not None and before.state is TriggerState.SENDING:
+                _let_a_dead_senders_post_land(before, client.timeouts.read)
             run = client.find_run(record.job_id, record.request, since=since)
         if run is None:
             run = client.trigger_run(record.job_id, record.request, since=since)
@@ -355,6 +406,25 @@ def deliver(ledger: Ledger, trigger_id: int, pool: ClientPool) -> Delivery:
         trigger_id, run_id=run.id, run_url=run.href, run_status=int(run.status)
     )
     return Delivery(record, run)
+
+
+def _let_a_dead_senders_post_land(before: TriggerRecord, read_timeout: float) -> None:
+    """Sleep until the read timeout of a dead sender's POST (sent when it claimed) is over."""
+    import time
+    from datetime import UTC, datetime
+
+    if before.claimed_at is None:
+        return
+    claimed = before.claimed_at.replace(tzinfo=before.claimed_at.tzinfo or UTC)
+    left = read_timeout - (datetime.now(UTC) - claimed).total_seconds()
+    if left > 0:
+        time.sleep(min(left, read_timeout))
+
+
+class BusyElsewhereError(DatachonkError):
+    """Another process kept sending this trigger for longer than we waited for it."""
+
+    exit_code = ExitCode.TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -403,9 +473,13 @@ def trigger_through_ledger(
                 " `datachonk-hook history`); use --force to trigger it now anyway"
             )
         result = deliver(ledger, row.id, ClientPool.of(client))
+        if result.skipped:  # the landing waiter (say) is sending it: its run is ours too
+            result = _await_other_sender(ledger, row.id, client, echo)
+            if result.run is not None and result.skipped:
+                return ManualTrigger(result.run, triggered=False)
     if result.skipped:
-        raise DatachonkError(
-            f"{sha[:7]} is being sent to dbt Cloud by another process right now; see"
+        raise BusyElsewhereError(
+            f"{sha[:7]} is still being sent to dbt Cloud by another process; see"
             " `datachonk-hook history`"
         )
     if result.error is not None:
@@ -415,6 +489,34 @@ def trigger_through_ledger(
     branch = f" on {plan.request.git_branch}" if plan.request.git_branch else ""
     echo(f"Triggered run {result.run.id} of job {plan.job_id} for {sha[:7]}{branch}")
     return ManualTrigger(result.run, triggered=True)
+
+
+def _await_other_sender(
+    ledger: Ledger, trigger_id: int, client: DbtCloudClient, echo: Callable[[str], None]
+) -> Delivery:
+    """Wait (bounded by one sender's retry budget) while another process sends a trigger.
+
+    Its run is then reported as this call's (`skipped` with `run` set); if it gave up, this
+    process sends it once more (looking the run up first, as for any second attempt).
+    """
+    import time
+
+    from datachonk_hooks.ledger import TriggerState
+
+    deadline = time.monotonic() + client.retry.budget + client.timeouts.read
+    echo("another process is sending this trigger to dbt Cloud right now; waiting for it")
+    while time.monotonic() < deadline:
+        record = ledger.get(trigger_id)
+        assert record is not None
+        if record.run_id is not None:
+            echo(f"{record.sha[:7]} triggered run {record.run_id} of job {record.job_id}")
+            return Delivery(record, client.get_run(record.run_id, related=()), skipped=True)
+        if record.state is not TriggerState.SENDING:
+            return deliver(ledger, trigger_id, ClientPool.of(client))
+        time.sleep(0.2)
+    current = ledger.get(trigger_id)
+    assert current is not None
+    return Delivery(current, skipped=True)
 
 
 def remember_run_status(repo_dir: Path, run: Run) -> None:
