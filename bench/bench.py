@@ -54,7 +54,7 @@ from bench.repos import (
     files_pattern,
     git,
 )
-from datachonk_hooks.landing import pid_alive
+from datachonk_hooks.ledger import pid_alive
 from datachonk_hooks.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,12 +19,11 @@ from datachonk_hooks.landing import (
     Waiter,
     deliver_pending,
     git_push_pid,
-    pid_alive,
     remote_has,
     remote_sha,
     tracking_has,
 )
-from datachonk_hooks.ledger import Ledger, PushRecord, TriggerState
+from datachonk_hooks.ledger import Ledger, PushRecord, TriggerState, pid_alive
 from datachonk_hooks.push import PushUpdate, tracking_refs
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger import ClientPool

@@ -23,7 +23,14 @@ import pygit2
 
 from datachonk_hooks.config import Settings
 from datachonk_hooks.errors import DatachonkError
-from datachonk_hooks.ledger import Ledger, PushRecord, TriggerRecord, TriggerState, common_dir
+from datachonk_hooks.ledger import (
+    Ledger,
+    PushRecord,
+    TriggerRecord,
+    TriggerState,
+    common_dir,
+    pid_alive,
+)
 from datachonk_hooks.push import PushUpdate, tracking_refs
 
 WAITER_LOG = "waiter.log"
@@ -85,21 +92,6 @@ def git_push_pid(start: int | None = None, max_depth: int = 8) -> int | None:
             return pid
         pid = parent
     return None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (ended, not yet reaped by its parent) counts as ended.
-    stat = Path("/proc") / str(pid) / "stat"
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def spawn_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) -> int:

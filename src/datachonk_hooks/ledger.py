@@ -197,7 +197,7 @@ def _default_owner() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether a process with this pid is running on this host.
 
     A zombie (ended, not yet reaped) counts as ended: a killed waiter stays one until its
@@ -470,7 +470,7 @@ class Ledger:
             return True
         pid_text, sep, host = (claimed_by or "").partition("@")
         if sep and host == socket.gethostname() and pid_text.isdigit():
-            return not _pid_alive(int(pid_text))
+            return not pid_alive(int(pid_text))
         return False
 
     # ------------------------------------------------------------------ pushes
@@ -609,10 +609,10 @@ class Ledger:
         if sep and host != socket.gethostname():
             return age > self._stale_after
         git_pid = row["git_pid"]
-        if git_pid is not None and _pid_alive(int(git_pid)):
+        if git_pid is not None and pid_alive(int(git_pid)):
             return False
         if sep and pid_text.isdigit():
-            return not _pid_alive(int(pid_text))
+            return not pid_alive(int(pid_text))
         return age > (WAITER_START_GRACE if git_pid is not None else self._stale_after)
 
     def abandoned_pushes(self) -> list[PushRecord]:
