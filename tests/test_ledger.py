@@ -192,7 +192,7 @@ def test_a_known_key_is_returned_unchanged_in_any_live_state(ledger: Ledger, sta
         if state in ("triggered", "finished"):
             record = ledger.mark_triggered(record.id, run_id=1, run_url=None, run_status=1)
         if state == "finished":
-            record = ledger.mark_finished(record.id, 10)
+            record = ledger.update_run_status(record.id, 10)
     again, new = add(ledger, source="manual")
     assert not new
     assert again == record
@@ -376,11 +376,11 @@ def test_the_life_of_a_trigger(ledger: Ledger, clock: Clock) -> None:
     assert ledger.update_run_status(record.id, 3) == done  # a finished run never changes
 
 
-def test_mark_finished(ledger: Ledger) -> None:
+def test_terminal_status_finishes(ledger: Ledger) -> None:
     record, _ = add(ledger)
     ledger.claim(record.id)
     ledger.mark_triggered(record.id, run_id=5, run_url=None, run_status=1)
-    finished = ledger.mark_finished(record.id, 10)
+    finished = ledger.update_run_status(record.id, 10)
     assert (finished.state, finished.run_status, finished.run_id) == (TriggerState.FINISHED, 10, 5)
 
 
@@ -404,8 +404,8 @@ def test_only_pending_triggers_can_be_claimed(ledger: Ledger) -> None:
     [
         lambda lg: lg.mark_triggered(9, run_id=1, run_url=None, run_status=1),
         lambda lg: lg.mark_pending(9, "x"),
-        lambda lg: lg.mark_finished(9, 10),
         lambda lg: lg.update_run_status(9, 10),
+        lambda lg: lg.mark_push_failed_trigger(9, "x"),
     ],
 )
 def test_marking_an_unknown_trigger_is_an_error(

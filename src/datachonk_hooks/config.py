@@ -12,7 +12,7 @@ import datetime
 import ipaddress
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -363,31 +363,13 @@ def _cloud_settings(cloud: Mapping[Any, Any], source: str, pos: _Pos) -> Setting
             continue
         value_pos = _value_pos(cloud, key, key_pos)
         where = f"{_at(source, value_pos)}: {_CLOUD}.{key}"
-        match key:
-            case "host":
-                settings = replace(settings, host=_parse_host(value, where=where))
-            case "account_id":
-                settings = replace(settings, account_id=_parse_id(value, where=where))
-            case "project_id":
-                settings = replace(settings, project_id=_parse_id(value, where=where))
-            case "job_id":
-                settings = replace(settings, job_id=_parse_id(value, where=where))
-            case "auto_trigger":
-                settings = replace(settings, auto_trigger=_parse_bool(value, where=where))
-            case "select_changed":
-                settings = replace(settings, select_changed=_parse_bool(value, where=where))
-            case "wait":
-                settings = replace(settings, wait=_parse_bool(value, where=where))
-            case "cancel_superseded":
-                settings = replace(settings, cancel_superseded=_parse_bool(value, where=where))
-            case "timeout":
-                settings = replace(settings, timeout=_parse_timeout(value, where=where))
-            case "cause":
-                settings = replace(settings, cause=_parse_cause(value, where=where))
-            case "jobs":
-                settings = replace(settings, jobs=_parse_jobs(value, source, value_pos))
-            case _:
-                settings = replace(settings, detect=_parse_detect(value, source, value_pos))
+        if key == "jobs":
+            settings = replace(settings, jobs=_parse_jobs(value, source, value_pos))
+        elif key == "detect":
+            settings = replace(settings, detect=_parse_detect(value, source, value_pos))
+        else:
+            parse = _VALUE_PARSERS[key]
+            settings = replace(settings, **{key: parse(value, where=where)})
     return settings
 
 
@@ -848,3 +830,18 @@ def _is_loopback(hostname: str) -> bool:
         return ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return False
+
+
+#: how each plain `deploy.dbt_cloud` value is read (jobs and detect are mappings of their own)
+_VALUE_PARSERS: Final[dict[str, Callable[..., Any]]] = {
+    "host": _parse_host,
+    "account_id": _parse_id,
+    "project_id": _parse_id,
+    "job_id": _parse_id,
+    "auto_trigger": _parse_bool,
+    "select_changed": _parse_bool,
+    "wait": _parse_bool,
+    "cancel_superseded": _parse_bool,
+    "timeout": _parse_timeout,
+    "cause": _parse_cause,
+}

@@ -386,6 +386,39 @@ class Timeouts:
     read: float = 30.0
 
 
+class _Tries:
+    """The attempts of one request: capped backoff between them, bounded by the budget.
+
+    Each method decides for itself which failures may be tried again (a trigger is never
+    re-sent after an unknown outcome); this only counts, sleeps and gives up.
+    """
+
+    def __init__(self, client: DbtCloudClient) -> None:
+        self.client = client
+        self.deadline = client.clock() + client.retry.budget
+        self.last: DbtCloudError | None = None
+
+    def __iter__(self) -> Iterator[int]:
+        for attempt in range(self.client.retry.attempts):
+            if attempt:
+                self._backoff(attempt)
+            yield attempt
+
+    def _backoff(self, attempt: int) -> None:
+        """Sleep before the next attempt, or give up when the budget would run out."""
+        delay = self.client.retry.delay(attempt - 1)
+        if isinstance(self.last, RateLimitedError) and self.last.retry_after is not None:
+            delay = self.last.retry_after
+        if self.client.clock() + delay > self.deadline:
+            raise self.last_error()
+        log.debug("retrying in %.1fs after: %s", delay, self.last)
+        self.client.sleep(delay)
+
+    def last_error(self) -> DbtCloudError:
+        assert self.last is not None, "a failed attempt records its error"
+        return self.last
+
+
 class _NotSent(Exception):
     """The request never reached the server (connection refused, connect timeout)."""
 
@@ -423,14 +456,11 @@ class DbtCloudClient:
         """
         path = f"/api/v2/accounts/{self.account_id}/jobs/{job_id}/run/"
         since = since or datetime.now(UTC)
-        deadline = self.clock() + self.retry.budget
-        last: DbtCloudError | None = None
+        tries = _Tries(self)
         # After a read timeout dbt Cloud may still be creating the run: from then on only
         # look for it (until the budget ends), never send it again, or it could run twice.
         timed_out = False
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                self._backoff(attempt, deadline, last)
+        for _ in tries:
             if timed_out:
                 found = self._look_for_run(job_id, request, since)
                 if found is not None:
@@ -440,15 +470,15 @@ class DbtCloudClient:
                 data = self._send("POST", path, json_body=request.body(), what=("job", job_id))
                 return Run.from_api(_mapping(data))
             except _NotSent as exc:
-                last = UnreachableError(self._unreachable(str(exc)))
+                tries.last = UnreachableError(self._unreachable(str(exc)))
             except RateLimitedError as exc:  # refused, so nothing was created
-                last = exc
+                tries.last = exc
             except (_NoAnswer, ServerError, BadResponseError) as exc:
                 found = self._look_for_run(job_id, request, since)
                 if found is not None:
                     return found
                 timed_out = isinstance(exc, _TimedOut)
-                last = (
+                tries.last = (
                     exc
                     if isinstance(exc, DbtCloudError)
                     else UnknownOutcomeError(
@@ -457,8 +487,7 @@ class DbtCloudClient:
                         + ("; it is looked up again before any new attempt" if timed_out else "")
                     )
                 )
-        assert last is not None
-        raise last
+        raise tries.last_error()
 
     def _look_for_run(self, job_id: int, request: TriggerRequest, since: datetime) -> Run | None:
         """The run a trigger without a usable answer may have started, adopted if found."""
@@ -526,42 +555,35 @@ class DbtCloudClient:
         reach dbt Cloud (connection refused, 429).
         """
         path = f"/api/v2/accounts/{self.account_id}/jobs/{job_id}/rerun/"
-        deadline = self.clock() + self.retry.budget
-        last: DbtCloudError | None = None
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                self._backoff(attempt, deadline, last)
+        tries = _Tries(self)
+        for _ in tries:
             try:
                 data = self._send("POST", path, json_body={}, what=("job", job_id))
                 return Run.from_api(_mapping(data))
             except _NotSent as exc:
-                last = UnreachableError(self._unreachable(str(exc)))
+                tries.last = UnreachableError(self._unreachable(str(exc)))
             except RateLimitedError as exc:
-                last = exc
+                tries.last = exc
             except _NoAnswer as exc:
                 raise UnknownOutcomeError(
                     f"dbt Cloud did not answer the rerun of job {job_id} ({exc}); check the"
                     " job's runs before trying again"
                 ) from None
-        assert last is not None
-        raise last
+        raise tries.last_error()
 
     def get_artifact(self, run_id: int, path: str) -> bytes:
         """A raw artifact file of a run (`manifest.json`, `run_results.json`...)."""
         import requests
 
         url = f"{self.host}/api/v2/accounts/{self.account_id}/runs/{run_id}/artifacts/{path}"
-        deadline = self.clock() + self.retry.budget
-        last: DbtCloudError | None = None
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                self._backoff(attempt, deadline, last)
+        tries = _Tries(self)
+        for _ in tries:
             try:
                 response = self._get_session().get(
                     url, timeout=(self.timeouts.connect, self.timeouts.read)
                 )
             except requests.RequestException as exc:
-                last = UnreachableError(self._unreachable(self._clean(exc)))
+                tries.last = UnreachableError(self._unreachable(self._clean(exc)))
                 continue
             if response.status_code < 400:
                 return response.content
@@ -574,9 +596,8 @@ class DbtCloudClient:
                 ) from None
             if not error.transient:
                 raise error
-            last = error
-        assert last is not None
-        raise last
+            tries.last = error
+        raise tries.last_error()
 
     def list_projects(self) -> list[Project]:
         path = f"/api/v3/accounts/{self.account_id}/projects/"
@@ -655,36 +676,21 @@ class DbtCloudClient:
         envelope: bool = False,
     ) -> Any:
         """An idempotent request, retried on transient failures within the budget."""
-        deadline = self.clock() + self.retry.budget
-        last: DbtCloudError | None = None
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                self._backoff(attempt, deadline, last)
+        tries = _Tries(self)
+        for _ in tries:
             try:
                 return self._send(
                     method, path, params=params, json_body=json_body, what=what, envelope=envelope
                 )
             except _NotSent as exc:
-                last = UnreachableError(self._unreachable(str(exc)))
+                tries.last = UnreachableError(self._unreachable(str(exc)))
             except _NoAnswer as exc:
-                last = UnreachableError(f"dbt Cloud did not answer {method} {path}: {exc}")
+                tries.last = UnreachableError(f"dbt Cloud did not answer {method} {path}: {exc}")
             except DbtCloudError as exc:
                 if not exc.transient:
                     raise
-                last = exc
-        assert last is not None
-        raise last
-
-    def _backoff(self, attempt: int, deadline: float, last: DbtCloudError | None) -> None:
-        """Sleep before the next attempt, or re-raise `last` when the budget would run out."""
-        delay = self.retry.delay(attempt - 1)
-        if isinstance(last, RateLimitedError) and last.retry_after is not None:
-            delay = last.retry_after
-        if self.clock() + delay > deadline:
-            assert last is not None
-            raise last
-        log.debug("retrying in %.1fs after: %s", delay, last)
-        self.sleep(delay)
+                tries.last = exc
+        raise tries.last_error()
 
     def _send(
         self,

@@ -396,13 +396,13 @@ class _Doctor:
         name = "pending triggers"
         try:
             from datachonk_hooks.gitrepo import open_repo
-            from datachonk_hooks.ledger import Ledger, common_dir
+            from datachonk_hooks.ledger import Ledger, ledger_file
 
             repo = open_repo(self.ws.cwd)
         except DatachonkError:
             return Check(name, None, "needs a git repository")
         try:
-            if not (common_dir(repo) / "datachonk" / "ledger.sqlite3").exists():
+            if not ledger_file(repo).exists():
                 return Check(name, True, "none (nothing triggered yet)")
             with Ledger.for_repo(repo) as ledger:
                 pending = ledger.deliverable()

@@ -149,12 +149,11 @@ def _hand_over(
 ) -> None:
     """Record the triggers as awaiting the push, and start the waiter when there is work."""
     from datachonk_hooks.landing import git_push_pid, spawn_waiter
-    from datachonk_hooks.ledger import Ledger, TriggerState, common_dir
+    from datachonk_hooks.ledger import Ledger, TriggerState, ledger_file
     from datachonk_hooks.trigger import UpdatePlan
 
     foreground = bool(env.get(ENV_FOREGROUND))
-    ledger_file = common_dir(repo) / "datachonk" / "ledger.sqlite3"
-    if not triggers and not ledger_file.exists():
+    if not triggers and not ledger_file(repo).exists():
         return
     with Ledger.for_repo(repo, busy_timeout=LEDGER_BUSY_TIMEOUT) as ledger:
         has_backlog = bool(ledger.deliverable())

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import pygit2
 
@@ -28,10 +28,13 @@ from datachonk_hooks.ledger import (
     PushRecord,
     TriggerRecord,
     TriggerState,
-    common_dir,
     pid_alive,
+    state_dir,
 )
 from datachonk_hooks.push import PushUpdate, tracking_refs
+
+if TYPE_CHECKING:
+    from datachonk_hooks.trigger import ClientPool
 
 WAITER_LOG = "waiter.log"
 ABANDONED = (
@@ -40,12 +43,6 @@ ABANDONED = (
 )
 LANDING_TIMEOUT = 600.0  # a push that has not landed after 10 minutes is left to `retry`
 ENV_LANDING_TIMEOUT = "DATACHONK_LANDING_TIMEOUT"
-
-
-def state_dir(repo: pygit2.Repository) -> Path:
-    folder = common_dir(repo) / "datachonk"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 # ----------------------------------------------------------------------------- processes
@@ -101,7 +98,7 @@ def spawn_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) 
     output to a log file: pre-commit waits for every process holding its pipes, so an
     inherited stdout would hold the push up. The token travels in the environment only.
     """
-    log_path = state_dir(repo) / WAITER_LOG
+    log_path = state_dir(repo) / WAITER_LOG  # the hook recorded the push: the folder exists
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "datachonk_hooks", "land", str(push_id)],
@@ -335,15 +332,13 @@ def _watch_if_asked(
     repo: pygit2.Repository,
     ledger: Ledger,
     push_id: int,
-    pool: object,
+    pool: ClientPool,
     env: Mapping[str, str],
     log: Callable[[str], None],
 ) -> None:
     """With `wait: true` in the pushed datachonk.yaml, follow the runs and record the end."""
     from datachonk_hooks.monitor import ChangeLines, watch_run
-    from datachonk_hooks.trigger import ClientPool
 
-    assert isinstance(pool, ClientPool)
     for record in ledger.triggers_for_push(push_id):
         if record.state is not TriggerState.TRIGGERED or record.run_id is None:
             continue
@@ -407,7 +402,7 @@ def _add_extra_refs(waiter: Waiter, env: Mapping[str, str]) -> None:
 def deliver_pending(
     repo: pygit2.Repository,
     ledger: Ledger,
-    pool: object,
+    pool: ClientPool,
     env: Mapping[str, str],
     *,
     log: Callable[[str], None],
@@ -417,9 +412,8 @@ def deliver_pending(
     A push whose waiter died (killed, crashed) would keep its triggers awaiting it forever:
     it is expired first, so its triggers are checked for landing and sent like the others.
     """
-    from datachonk_hooks.trigger import ClientPool, deliver
+    from datachonk_hooks.trigger import deliver
 
-    assert isinstance(pool, ClientPool)
     for push in ledger.expire_abandoned_pushes(ABANDONED):
         log(f"the waiter of push {push.id} to {push.remote_name} is gone; checking it landed")
     still_pending = []
@@ -462,14 +456,13 @@ def supersede(
     repo: pygit2.Repository,
     ledger: Ledger,
     record: TriggerRecord,
-    pool: object,
+    pool: ClientPool,
     env: Mapping[str, str],
     log: Callable[[str], None],
 ) -> None:
     """With `cancel_superseded: true`, cancel this branch's older in-flight runs of the job."""
-    from datachonk_hooks.trigger import ClientPool, cancel_superseded
+    from datachonk_hooks.trigger import cancel_superseded
 
-    assert isinstance(pool, ClientPool)
     if record.source != "push":
         return
     settings = pushed_settings(repo, record, env)

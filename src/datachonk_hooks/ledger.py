@@ -265,7 +265,7 @@ class Ledger:
         stale_after: timedelta = timedelta(minutes=10),
     ) -> Ledger:
         """The ledger of `repo`'s clone: `<git common dir>/datachonk/ledger.sqlite3`."""
-        folder = common_dir(repo) / "datachonk"
+        folder = state_dir(repo)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -274,7 +274,7 @@ class Ledger:
                 "check that you may write to the repository's .git folder"
             ) from None
         return cls(
-            folder / "ledger.sqlite3",
+            folder / LEDGER_FILE,
             clock=clock,
             busy_timeout=busy_timeout,
             stale_after=stale_after,
@@ -736,23 +736,34 @@ class Ledger:
                 claimed_at=now,
             )
 
+    def _move(
+        self,
+        trigger_id: int,
+        only_from: tuple[TriggerState, ...] | None,
+        **changes: object,
+    ) -> TriggerRecord:
+        """Change one trigger in a transaction; with `only_from`, other states stay as they are."""
+        with self._write() as conn:
+            row = self._must_get(conn, trigger_id)
+            if only_from is not None and row["state"] not in only_from:
+                return self._trigger(row)
+            return self._update_trigger(conn, trigger_id, **changes)
+
     def mark_triggered(
         self, trigger_id: int, *, run_id: int, run_url: str | None, run_status: int
     ) -> TriggerRecord:
         """dbt Cloud accepted the trigger: record its run and release the claim."""
-        with self._write() as conn:
-            self._must_get(conn, trigger_id)
-            return self._update_trigger(
-                conn,
-                trigger_id,
-                state=TriggerState.TRIGGERED.value,
-                reason=None,
-                run_id=run_id,
-                run_url=run_url,
-                run_status=run_status,
-                claimed_by=None,
-                claimed_at=None,
-            )
+        return self._move(
+            trigger_id,
+            None,
+            state=TriggerState.TRIGGERED.value,
+            reason=None,
+            run_id=run_id,
+            run_url=run_url,
+            run_status=run_status,
+            claimed_by=None,
+            claimed_at=None,
+        )
 
     def mark_pending(self, trigger_id: int, reason: str) -> TriggerRecord:
         """A delivery failed: back to PENDING with the reason, so `retry` sends it later.
@@ -760,44 +771,26 @@ class Ledger:
         Only a SENDING or PENDING trigger moves; one whose run is already known (or whose
         push failed) is returned unchanged, so a late failure never causes a second run.
         """
-        with self._write() as conn:
-            row = self._must_get(conn, trigger_id)
-            if row["state"] not in (TriggerState.SENDING, TriggerState.PENDING):
-                return self._trigger(row)
-            return self._update_trigger(
-                conn,
-                trigger_id,
-                state=TriggerState.PENDING.value,
-                reason=reason,
-                claimed_by=None,
-                claimed_at=None,
-            )
+        return self._move(
+            trigger_id,
+            (TriggerState.SENDING, TriggerState.PENDING),
+            state=TriggerState.PENDING.value,
+            reason=reason,
+            claimed_by=None,
+            claimed_at=None,
+        )
 
     def mark_push_failed_trigger(self, trigger_id: int, reason: str) -> TriggerRecord:
         """One ref of a push did not land: that trigger is never sent.
 
         Only a trigger not yet handed to dbt Cloud (awaiting its push, or pending) moves.
         """
-        with self._write() as conn:
-            row = self._must_get(conn, trigger_id)
-            if row["state"] not in (TriggerState.AWAITING_PUSH, TriggerState.PENDING):
-                return self._trigger(row)
-            return self._update_trigger(
-                conn, trigger_id, state=TriggerState.PUSH_FAILED.value, reason=reason
-            )
-
-    def mark_finished(self, trigger_id: int, run_status: int) -> TriggerRecord:
-        """The run ended with `run_status`."""
-        with self._write() as conn:
-            self._must_get(conn, trigger_id)
-            return self._update_trigger(
-                conn,
-                trigger_id,
-                state=TriggerState.FINISHED.value,
-                run_status=run_status,
-                claimed_by=None,
-                claimed_at=None,
-            )
+        return self._move(
+            trigger_id,
+            (TriggerState.AWAITING_PUSH, TriggerState.PENDING),
+            state=TriggerState.PUSH_FAILED.value,
+            reason=reason,
+        )
 
     def update_run_status(self, trigger_id: int, run_status: int) -> TriggerRecord:
         """A status seen while watching; a terminal one (10, 20, 30) finishes the trigger."""
@@ -862,6 +855,19 @@ class Ledger:
     def history(self, limit: int = 50) -> list[TriggerRecord]:
         """The latest triggers, newest first."""
         return self._select_triggers("ORDER BY id DESC LIMIT ?", (limit,))
+
+
+LEDGER_FILE = "ledger.sqlite3"
+
+
+def state_dir(repo: pygit2.Repository) -> Path:
+    """`<git common dir>/datachonk`: the package's state, shared by all worktrees."""
+    return common_dir(repo) / "datachonk"
+
+
+def ledger_file(repo: pygit2.Repository) -> Path:
+    """Where the clone's ledger is (it may not exist yet)."""
+    return state_dir(repo) / LEDGER_FILE
 
 
 def common_dir(repo: pygit2.Repository) -> Path:

@@ -203,36 +203,41 @@ def settings_text_at(repo: pygit2.Repository, commit: pygit2.Commit) -> tuple[st
     return None
 
 
+class _PushedConfig:
+    """datachonk.yaml as pushed, read once: the commit's file, else the work tree's."""
+
+    def __init__(self, repo: pygit2.Repository, commit: pygit2.Commit) -> None:
+        self.found = settings_text_at(repo, commit)
+        top = work_tree(repo)
+        self.path = None if self.found is not None else find_config_file(top, top)
+
+    def default_rules(self) -> DetectRules | None:
+        """The default detection rules when the file cannot hold custom ones, else None.
+
+        The hook runs on every push; a datachonk.yaml that never mentions `detect` uses the
+        default rules, so the YAML parser is only loaded once something was found.
+        """
+        if self.found is not None:
+            text = self.found[0]
+        else:
+            try:
+                text = self.path.read_text(encoding="utf-8", errors="replace") if self.path else ""
+            except OSError:
+                text = ""
+        return None if "detect" in text else DetectRules()
+
+    def load(self, env: Mapping[str, str]) -> Settings:
+        from datachonk_hooks.config import load_settings, load_settings_file
+
+        if self.found is not None:
+            text, label = self.found
+            return load_settings(text, source=label, env=env)
+        return load_settings_file(self.path, env=env)
+
+
 def settings_at(repo: pygit2.Repository, commit: pygit2.Commit, env: Mapping[str, str]) -> Settings:
     """Settings as pushed: datachonk.yaml from the commit, else the work tree's file."""
-    from datachonk_hooks.config import load_settings, load_settings_file
-
-    found = settings_text_at(repo, commit)
-    if found is not None:
-        text, label = found
-        return load_settings(text, source=label, env=env)
-    top = work_tree(repo)
-    return load_settings_file(find_config_file(top, top), env=env)
-
-
-def _detect_rules(repo: pygit2.Repository, commit: pygit2.Commit) -> DetectRules | None:
-    """Detection rules without parsing YAML when the file cannot hold custom ones.
-
-    The hook runs on every push; a datachonk.yaml that never mentions `detect` uses the
-    default rules, so the YAML parser is only loaded when something was found.
-    """
-    found = settings_text_at(repo, commit)
-    if found is None:  # then the work tree's file is the one in force (`settings_at`)
-        top = work_tree(repo)
-        path = find_config_file(top, top)
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace") if path else ""
-        except OSError:
-            text = ""
-        return None if "detect" in text else DetectRules()
-    if "detect" not in found[0]:
-        return DetectRules()
-    return None
+    return _PushedConfig(repo, commit).load(env)
 
 
 def plan_push_update(
@@ -258,15 +263,16 @@ def plan_push_update(
     pushed = pushed_range(repo, update, remote, remote_tips)
     if pushed is None:
         return UpdatePlan(update, skipped=f"{update.local_sha[:7]} is not a commit")
-    rules = _detect_rules(repo, pushed.tip)
+    config = _PushedConfig(repo, pushed.tip)
+    rules = config.default_rules()
     settings: Settings | None = None
     if rules is None:
-        settings = settings_at(repo, pushed.tip, env)
+        settings = config.load(env)
         rules = settings.detect
     models = tuple(detect_generated(repo, pushed.tip, pushed.commits, pushed.base, rules))
     if not models and not force:
         return UpdatePlan(update, skipped="no DataChonk-generated models in the push")
-    settings = settings or settings_at(repo, pushed.tip, env)
+    settings = settings or config.load(env)
     if not settings.configured:
         return UpdatePlan(
             update,
@@ -525,11 +531,11 @@ def remember_run_status(repo_dir: Path, run: Run) -> None:
     Best effort: watching works outside a repository and with a broken ledger too.
     """
     from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.ledger import Ledger, common_dir
+    from datachonk_hooks.ledger import Ledger, ledger_file
 
     try:
         repo = open_repo(repo_dir)
-        if not (common_dir(repo) / "datachonk" / "ledger.sqlite3").exists():
+        if not ledger_file(repo).exists():
             return
         with Ledger.for_repo(repo) as ledger:
             ledger.record_run_status(run.id, int(run.status))
