@@ -504,6 +504,7 @@ with Ledger(Path(sys.argv[1])) as ledger:
     print("ready", flush=True)
     sys.stdin.readline()
     print("won" if ledger.claim(int(sys.argv[2])) else "lost", flush=True)
+    sys.stdin.readline()  # stay alive: a dead owner's claim is stale and may be taken over
 """
 
 ADD_SCRIPT = """
@@ -519,11 +520,15 @@ with Ledger(Path(sys.argv[1])) as ledger:
         request=TriggerRequest(cause="race", git_sha=sys.argv[2], git_branch="main"),
     )
     print("new" if new else "old", flush=True)
+    sys.stdin.readline()
 """
 
 
 def race(script: str, *args: str, processes: int = 8) -> list[str]:
-    """Start the processes, let them all open the ledger, then release them at once."""
+    """Start the processes, let them all open the ledger, then release them at once.
+
+    They stay alive until every one has answered, as concurrent senders would be.
+    """
     children = [
         subprocess.Popen(
             [sys.executable, "-c", script, *args],
@@ -543,10 +548,12 @@ def race(script: str, *args: str, processes: int = 8) -> list[str]:
             child.stdin.write("go\n")
             child.stdin.flush()
         answers = []
+        for child in children:  # all still running: the race is over only when each answered
+            assert child.stdout is not None
+            answers.append(child.stdout.readline().strip())
         for child in children:
-            out, err = child.communicate(timeout=30)
+            _, err = child.communicate("done\n", timeout=30)
             assert child.returncode == 0, err
-            answers.append(out.strip())
         return answers
     finally:
         for child in children:
