@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.account import connect_account, refusal, table
+from datachonk_hooks.account import QUICK_RETRY, client_for, connect_account, refusal, table
 from datachonk_hooks.cli import main
+from datachonk_hooks.config import load_settings
 from datachonk_hooks.credentials import credentials_path, store_token
 from datachonk_hooks.dbt_cloud import (
     AuthenticationError,
@@ -270,3 +271,14 @@ def test_connect_account_checks_and_writes_only_what_it_was_given(
     )
     assert both.job is not None and both.job.name == "Production daily"
     assert "job_id: 22222" in (dbt_repo / "datachonk.yaml").read_text()
+
+
+def test_interactive_clients_give_up_quickly_unless_the_environment_says_otherwise() -> None:
+    settings = load_settings(
+        config_yaml("https://cloud.getdbt.com"), source="datachonk.yaml", env={}
+    )
+    env = {"DBT_CLOUD_API_TOKEN": TOKEN}
+    with client_for(settings, env) as client:
+        assert client.retry == QUICK_RETRY
+    with client_for(settings, {**env, "DATACHONK_RETRY_BUDGET": "3"}) as client:
+        assert (client.retry.attempts, client.retry.budget) == (QUICK_RETRY.attempts, 3.0)

@@ -25,6 +25,7 @@ from datachonk_hooks.trigger import (
     TriggerPlan,
     deliver,
     literal_cause,
+    new_client,
     plan_manual_trigger,
     plan_push_update,
     trigger_through_ledger,
@@ -657,3 +658,28 @@ def test_trigger_through_ledger_failure_stays_pending(work: Work, sandbox: Sandb
     with Ledger.for_repo(work.repo) as ledger:
         [record] = ledger.history()
     assert record.state is TriggerState.PENDING and record.reason
+
+
+# ----------------------------------------------------------------------------- clients
+
+
+def test_new_client_takes_timeouts_and_retry_budget_from_the_environment() -> None:
+    env = {**ENV, "DATACHONK_HTTP_TIMEOUT": "2.5", "DATACHONK_RETRY_BUDGET": "7"}
+    with new_client("https://cloud.getdbt.com", 12345, env, retry=FAST) as client:
+        assert (client.timeouts.connect, client.timeouts.read) == (2.5, 2.5)
+        assert client.retry.budget == 7.0
+        assert client.retry.attempts == FAST.attempts  # the caller's policy, budget replaced
+        assert client.token.value == TOKEN
+
+
+def test_new_client_keeps_the_callers_policy_without_environment_values() -> None:
+    with new_client("https://cloud.getdbt.com", 12345, ENV, retry=FAST) as client:
+        assert client.retry == FAST
+    with new_client("https://cloud.getdbt.com", 12345, ENV) as client:
+        assert client.retry == RetryPolicy()
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "nan", "inf", "100000"])
+def test_new_client_refuses_a_bad_timeout(value: str) -> None:
+    with pytest.raises(ConfigError, match="DATACHONK_HTTP_TIMEOUT: expected a number of seconds"):
+        new_client("https://cloud.getdbt.com", 12345, {**ENV, "DATACHONK_HTTP_TIMEOUT": value})

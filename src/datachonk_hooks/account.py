@@ -97,10 +97,10 @@ def client_for(
     settings: Settings, env: Mapping[str, str], *, token: Token | None = None
 ) -> DbtCloudClient:
     """A client for the configured account that gives up quickly (people are waiting)."""
+    from datachonk_hooks.trigger import new_client
+
     account_id = settings.require_account_id()
-    if token is None:
-        token = resolve_token(env, host=settings.host, account_id=account_id)
-    return DbtCloudClient(settings.host, account_id, token, retry=QUICK_RETRY)
+    return new_client(settings.host, account_id, env, token=token, retry=QUICK_RETRY)
 
 
 def is_legacy_host(host: str) -> bool:
@@ -240,7 +240,10 @@ def connect_account(
     config_edit.check_editable(text, str(target))
     host = normalize_host(host, where="host") if host else DEFAULT_HOST
     token = check_token_text(token)
-    with DbtCloudClient(host, account_id, Token(token, "connect"), retry=QUICK_RETRY) as client:
+    from datachonk_hooks.trigger import new_client
+
+    client = new_client(host, account_id, env, token=Token(token, "connect"), retry=QUICK_RETRY)
+    with client:
         projects, project, job = _verify(client, project_id, job_id, missing, defaults, echo)
     values: dict[str, str | int] = {"host": host, "account_id": account_id}
     if project is not None:

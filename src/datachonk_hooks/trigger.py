@@ -22,7 +22,8 @@ from datachonk_hooks.push import PushUpdate, pushed_range
 if TYPE_CHECKING:
     # Only needed once something is to be triggered: the hook imports this module on every
     # push, and a push without generated models should not pay for HTTP or SQLite modules.
-    from datachonk_hooks.dbt_cloud import DbtCloudClient, Run, TriggerRequest
+    from datachonk_hooks.credentials import Token
+    from datachonk_hooks.dbt_cloud import DbtCloudClient, RetryPolicy, Run, TriggerRequest
     from datachonk_hooks.ledger import Ledger, TriggerRecord
 
 
@@ -122,8 +123,9 @@ def _seconds(env: Mapping[str, str], name: str) -> float | None:
     return value
 
 
-def client_options(env: Mapping[str, str]) -> dict[str, Any]:
-    """Timeouts and retry budget for a client, from the environment when set there.
+def client_options(env: Mapping[str, str], retry: RetryPolicy | None = None) -> dict[str, Any]:
+    """Timeouts and retry policy for a client: `retry` (or the default), with the read
+    timeout and retry budget from the environment when set there.
 
     Slow networks need a longer read timeout than 30 s, and scripts (and the reliability
     suite) a shorter one; a bad value is a ConfigError, never a silent default.
@@ -138,19 +140,33 @@ def client_options(env: Mapping[str, str]) -> dict[str, Any]:
         options["timeouts"] = Timeouts(connect=min(Timeouts().connect, read), read=read)
     budget = _seconds(env, ENV_RETRY_BUDGET)
     if budget is not None:
-        options["retry"] = replace(RetryPolicy(), budget=budget)
+        options["retry"] = replace(retry or RetryPolicy(), budget=budget)
+    elif retry is not None:
+        options["retry"] = retry
     return options
 
 
-def make_client(settings: Settings, env: Mapping[str, str]) -> DbtCloudClient:
-    """A client for the configured account, with the token from the environment or store."""
+def new_client(
+    host: str,
+    account_id: int,
+    env: Mapping[str, str],
+    *,
+    token: Token | None = None,
+    retry: RetryPolicy | None = None,
+) -> DbtCloudClient:
+    """The one way a client is made: the token from the environment or the store unless
+    given, the timeouts and retry budget as `client_options` says."""
     from datachonk_hooks.credentials import resolve_token
     from datachonk_hooks.dbt_cloud import DbtCloudClient
 
-    account_id = settings.require_account_id()
-    options = client_options(env)
-    token = resolve_token(env, host=settings.host, account_id=account_id)
-    return DbtCloudClient(host=settings.host, account_id=account_id, token=token, **options)
+    if token is None:
+        token = resolve_token(env, host=host, account_id=account_id)
+    return DbtCloudClient(host, account_id, token, **client_options(env, retry))
+
+
+def make_client(settings: Settings, env: Mapping[str, str]) -> DbtCloudClient:
+    """A client for the configured account."""
+    return new_client(settings.host, settings.require_account_id(), env)
 
 
 # ----------------------------------------------------------------------------- pushes
@@ -355,17 +371,7 @@ class ClientPool:
     def get(self, host: str, account_id: int) -> DbtCloudClient:
         key = (host, account_id)
         if key not in self._clients:
-            if self.factory is not None:
-                self._clients[key] = self.factory(host, account_id, self.env)
-            else:
-                from datachonk_hooks.credentials import resolve_token
-                from datachonk_hooks.dbt_cloud import DbtCloudClient
-
-                options = client_options(self.env)
-                token = resolve_token(self.env, host=host, account_id=account_id)
-                self._clients[key] = DbtCloudClient(
-                    host=host, account_id=account_id, token=token, **options
-                )
+            self._clients[key] = (self.factory or new_client)(host, account_id, self.env)
         return self._clients[key]
 
     def close(self) -> None:
