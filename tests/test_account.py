@@ -124,6 +124,27 @@ def test_status_json(repo: Path, sandbox: Sandbox, cli) -> None:
     }
 
 
+def test_status_json_when_the_token_may_not_list_projects(
+    repo: Path, sandbox: Sandbox, cli
+) -> None:
+    sandbox.set_tokens({TOKEN: "job_runner"})
+    code, out, _ = cli("status", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert list(data) == [
+        "host",
+        "account_id",
+        "project_id",
+        "job_id",
+        "config_file",
+        "token_source",
+        "accepted",
+        "problem",
+        "projects",
+    ]
+    assert (data["accepted"], data["projects"]) == (True, None)
+
+
 def test_status_with_a_job_runner_token(repo: Path, sandbox: Sandbox, cli) -> None:
     sandbox.set_tokens({TOKEN: "job_runner"})
     code, out, _ = cli("status")
@@ -271,6 +292,19 @@ def test_connect_account_checks_and_writes_only_what_it_was_given(
     )
     assert both.job is not None and both.job.name == "Production daily"
     assert "job_id: 22222" in (dbt_repo / "datachonk.yaml").read_text()
+
+
+def test_connect_account_refuses_a_non_utf8_file_before_asking_dbt_cloud(
+    dbt_repo: Path, sandbox: Sandbox
+) -> None:
+    path = dbt_repo / "datachonk.yaml"
+    path.write_bytes(b"# caf\xe9\n")
+    expected = f"{path}:1:6: not UTF-8 text (byte 0xe9); save the file as UTF-8"
+    with pytest.raises(ConfigError, match=f"^{re.escape(expected)}$"):
+        connect_account(dbt_repo, {}, account_id=12345, token=TOKEN, host=sandbox.url)
+    assert sandbox.requests == []
+    assert path.read_bytes() == b"# caf\xe9\n"
+    assert not credentials_path().exists()
 
 
 def test_interactive_clients_give_up_quickly_unless_the_environment_says_otherwise() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 import textwrap
@@ -34,6 +35,7 @@ from datachonk_hooks.config import (
     load_settings,
     load_settings_file,
     normalize_host,
+    read_config_text,
 )
 from datachonk_hooks.errors import ConfigError
 
@@ -846,7 +848,7 @@ ROUTED = Settings(
     ],
 )
 def test_job_for_branch(branch: str | None, expected: int) -> None:
-    assert ROUTED.job_for_branch(branch) == expected
+    assert ROUTED.target_for_branch(branch).job_id == expected
 
 
 @pytest.mark.parametrize(
@@ -862,14 +864,14 @@ def test_job_for_branch(branch: str | None, expected: int) -> None:
 def test_job_for_branch_fallback(
     settings_: Settings, branch: str | None, expected: int | None
 ) -> None:
-    assert settings_.job_for_branch(branch) == expected
+    assert settings_.target_for_branch(branch).job_id == expected
 
 
 def test_first_matching_route_wins_in_file_order() -> None:
     text = cloud(
         "job_id: 9\njobs:\n  - {branch: 'feat*', job_id: 1}\n  - {branch: feature, job_id: 2}\n"
     )
-    assert load(text).job_for_branch("feature") == 1
+    assert load(text).target_for_branch("feature").job_id == 1
 
 
 def test_require_job_id() -> None:
@@ -960,6 +962,36 @@ def test_unreadable_file(tmp_path: Path) -> None:
     path.mkdir()
     message = _file_error(path)
     assert message.startswith(f"{path}: cannot read the file (")
+
+
+def test_read_config_text_keeps_every_byte(tmp_path: Path) -> None:
+    path = tmp_path / CONFIG_NAME
+    assert read_config_text(path) is None
+    path.write_bytes("\ufeffdeploy:\r\n  # café\r\n".encode())
+    assert read_config_text(path) == "\ufeffdeploy:\r\n  # café\r\n"
+    assert read_config_text(path / "below-a-file") is None  # NotADirectoryError
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(ConfigError, match=f"^{re.escape(str(path))}: cannot read the file \\("):
+        read_config_text(path)
+
+
+def test_cloud_keys_are_the_value_parsers_and_the_two_mappings() -> None:
+    assert sorted(CLOUD_KEYS) == [
+        "account_id",
+        "auto_trigger",
+        "cancel_superseded",
+        "cause",
+        "detect",
+        "host",
+        "job_id",
+        "jobs",
+        "project_id",
+        "select_changed",
+        "timeout",
+        "wait",
+    ]
+    assert CLOUD_KEYS[-2:] == ("jobs", "detect")
 
 
 def _file_error(path: Path) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from datachonk_hooks import config_edit
 from datachonk_hooks.config import load_settings
-from datachonk_hooks.config_edit import set_connection
+from datachonk_hooks.config_edit import check_editable, set_connection
 from datachonk_hooks.errors import ConfigError
 
 VALUES: dict[str, str | int] = {
@@ -121,6 +122,16 @@ def test_layouts(before: str | None, after: str) -> None:
     assert edit(before) == expected
 
 
+@pytest.mark.parametrize("text", ["~\n", "null\n", "--- ~\n"])
+def test_a_null_document_becomes_the_connection(text: str) -> None:
+    new = edit(text)
+    settings = load_settings(new, source="datachonk.yaml", env={})
+    assert (settings.account_id, settings.project_id) == (
+        VALUES["account_id"],
+        VALUES["project_id"],
+    )
+
+
 def test_partial_values_leave_the_other_keys() -> None:
     text = "deploy:\n  dbt_cloud:\n    host: https://x.example.com\n    job_id: 5\n"
     new = edit(text, {"host": "http://127.0.0.1:8089", "account_id": 12345})
@@ -151,5 +162,27 @@ def test_odd_host_text_is_quoted() -> None:
     ],
 )
 def test_what_cannot_be_edited_is_an_error(text: str, problem: str) -> None:
+    """`check_editable` (before asking anything) and the edit itself refuse alike."""
+    with pytest.raises(ConfigError, match=problem):
+        check_editable(text, "datachonk.yaml")
     with pytest.raises(ConfigError, match=problem):
         set_connection(text, VALUES, source="datachonk.yaml")
+
+
+@pytest.mark.parametrize("text", [None, "", "# only a comment\n", "a: 1\n", "deploy:\n"])
+def test_what_can_be_edited_passes_the_check(text: str | None) -> None:
+    check_editable(text, "datachonk.yaml")
+    edit(text)
+
+
+def test_the_edit_parses_the_text_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    parses: list[str] = []
+    parse = config_edit._parse
+
+    def counting_parse(text: str, source: str) -> tuple[object, object]:
+        parses.append(source)
+        return parse(text, source)
+
+    monkeypatch.setattr(config_edit, "_parse", counting_parse)
+    set_connection(MIXED, VALUES, source="datachonk.yaml")
+    assert parses == ["datachonk.yaml", "edited"]  # the edit, then its verification

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import stat
 import sys
 from collections.abc import Iterator
@@ -117,6 +119,44 @@ def test_credentials_file_is_private_and_per_account() -> None:
     )
     assert find_stored_token(HOST, 67890) == Token(OTHER, f"credentials file {path}")
     assert find_stored_token("https://emea.dbt.com", 12345) is None
+
+
+def test_a_failed_write_keeps_the_old_file_and_no_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    store_token(HOST, 12345, TOKEN)
+    path = credentials_path()
+    before = path.read_bytes()
+
+    def disk_full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(ConfigError) as caught:
+        store_token(HOST, 67890, OTHER)
+    monkeypatch.undo()
+    assert str(caught.value) == (
+        f"cannot write the credentials file {path} (No space left on device)"
+    )
+    assert path.read_bytes() == before
+    assert [p.name for p in path.parent.iterdir()] == ["credentials.json"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_the_token_is_never_in_a_file_others_can_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    modes: list[int] = []
+    fsync = os.fsync
+
+    def checking_fsync(handle: int) -> None:  # the token is written by now
+        modes.append(stat.S_IMODE(os.fstat(handle).st_mode))
+        fsync(handle)
+
+    old = os.umask(0)  # even with a umask that lets everyone read new files
+    try:
+        monkeypatch.setattr(os, "fsync", checking_fsync)
+        store_token(HOST, 12345, TOKEN)
+    finally:
+        os.umask(old)
+    assert modes == [0o600]
+    assert stat.S_IMODE(credentials_path().stat().st_mode) == 0o600
 
 
 def test_storing_again_replaces_the_entry() -> None:

@@ -173,14 +173,71 @@ def test_uncommitted_changes(healthy: Path, doctor) -> None:
     assert report.detail("datachonk.yaml in git").endswith("; fix: commit datachonk.yaml")
 
 
-def test_no_token(healthy: Path, doctor) -> None:
+def test_no_token(healthy: Path, sandbox: Sandbox, doctor) -> None:
+    """The same words as every other command without a token: where to put one, and how."""
     credentials_path().unlink()
     report = doctor()
     assert report.code == 2
-    assert report.detail("token").endswith(
-        "; fix: run `datachonk-hook connect`, or set DBT_CLOUD_API_TOKEN"
+    assert report.mark("token") == "FAIL"
+    assert report.detail("token") == (
+        "no dbt Cloud API token: set DBT_CLOUD_API_TOKEN to a service token with permission to"
+        " run jobs, or run `datachonk-hook connect` to store one for account 12345 at"
+        f" {sandbox.url}"
     )
     assert report.mark("dbt Cloud") == "skip"
+
+
+def test_the_environment_token_comes_first(
+    healthy: Path, doctor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DBT_CLOUD_API_TOKEN", TOKEN)
+    credentials_path().chmod(0o644)  # not even looked at
+    report = doctor()
+    assert report.code == 0, report.out
+    assert report.detail("token") == "from environment variable DBT_CLOUD_API_TOKEN"
+
+
+def test_the_repository_is_opened_and_the_file_found_once(
+    healthy: Path, doctor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datachonk_hooks import config, gitrepo
+
+    opened: list[Path] = []
+    searched: list[Path] = []
+    open_repo, find = gitrepo.open_repo, config.find_config_file
+
+    def counting_open(path: Path) -> object:
+        opened.append(path)
+        return open_repo(path)
+
+    def counting_find(start: Path, stop: Path | None = None) -> Path | None:
+        searched.append(start)
+        return find(start, stop)
+
+    monkeypatch.setattr(gitrepo, "open_repo", counting_open)
+    for module in ("account", "doctor"):  # both import it by name
+        monkeypatch.setattr(f"datachonk_hooks.{module}.find_config_file", counting_find)
+    report = doctor()
+    assert report.code == 0, report.out
+    assert (len(opened), len(searched)) == (1, 1)
+
+
+def test_a_config_flag_in_another_repository_is_checked_there(
+    healthy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--config may name a file in another clone: "in git" compares with that one's commit."""
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "--quiet", "--initial-branch=main")
+    text = (healthy / "datachonk.yaml").read_text()
+    commit_files(other, {"datachonk.yaml": text}, "Connect dbt Cloud")
+    (other / "datachonk.yaml").write_text(text + "    wait: true\n")
+    code = main(["--config", str(other / "datachonk.yaml"), "doctor"])
+    report = Report(code, capsys.readouterr().out)
+    assert report.failed == ["datachonk.yaml in git"]
+    assert report.detail("pre-push hook") == (
+        "pre-commit's hook is installed at .git/hooks/pre-push"
+    )
 
 
 def test_credentials_file_others_can_read(healthy: Path, doctor) -> None:

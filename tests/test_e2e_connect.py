@@ -329,3 +329,47 @@ def test_notes_for_the_environment_token_and_the_legacy_host(
     assert f"note: {sandbox.url} works for this account, but getdbt.com URLs are being" in (
         result.out
     )
+
+
+def test_a_non_utf8_config_is_refused_before_asking(repo: Path) -> None:
+    path = repo / "datachonk.yaml"
+    path.write_bytes(b"deploy:\n  x: caf\xe9\n")
+    result = run("connect", stdin="")
+    assert result.code == 2
+    assert result.err == (
+        f"Error: {path}:2:9: not UTF-8 text (byte 0xe9); save the file as UTF-8\n"
+    )
+    assert "Access URL" not in result.out
+    assert path.read_bytes() == b"deploy:\n  x: caf\xe9\n"
+
+
+def test_the_file_is_read_once_before_asking_and_once_before_writing(
+    repo: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`connect` checks and takes its defaults from one read; `connect_account` reads again,
+    after the prompts, and parses only to check and to edit; the file keeps its mode."""
+    from datachonk_hooks import config, config_edit
+
+    path = repo / "datachonk.yaml"
+    path.chmod(0o640)
+    reads: list[Path] = []
+    parses: list[str] = []
+    read, parse = config.read_config_text, config_edit._parse
+
+    def counting_read(where: Path) -> str | None:
+        reads.append(where)
+        return read(where)
+
+    def counting_parse(text: str, source: str) -> tuple[object, object]:
+        parses.append(source)
+        return parse(text, source)
+
+    monkeypatch.setattr("datachonk_hooks.account.read_config_text", counting_read)
+    monkeypatch.setattr(config_edit, "_parse", counting_parse)
+    result = run(*flags(sandbox, "--project-id", "67890", "--job-id", "11111"), stdin=TOKEN)
+    assert result.code == 0, result.err
+    assert reads == [path, path]
+    assert parses == [str(path), str(path), str(path), "edited"]  # connect, check, edit, verify
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert "job_id: 11111" in path.read_text()
+    assert [p.name for p in repo.iterdir() if p.name.startswith(".datachonk")] == []

@@ -8,7 +8,6 @@ never from an argument: arguments end up in shell history and in `ps`.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,10 @@ from datachonk_hooks.config import (
     MAX_ID,
     Settings,
     find_config_file,
+    load_settings,
     load_settings_file,
     normalize_host,
+    read_config_text,
 )
 from datachonk_hooks.credentials import (
     ENV_TOKEN,
@@ -158,8 +159,9 @@ def connect(ws: Workspace, options: ConnectOptions, *, echo: Echo = click.echo) 
     from datachonk_hooks import config_edit
 
     target = ws.target_file()
-    config_edit.check_editable(_read_config_text(target), str(target))  # fail before asking
-    current = _current_settings(ws)
+    text = read_config_text(target)
+    config_edit.check_editable(text, str(target))  # fail before asking
+    current = _settings_or_env(lambda: load_settings(text, source=str(target), env=ws.env), ws.env)
     ask = not options.token_stdin
     if ask:
         echo(
@@ -236,7 +238,9 @@ def connect_account(
 
     ws = Workspace(env, repo, config_path)
     target = ws.target_file()
-    text = _read_config_text(target)
+    # Read again rather than taken from `connect`: the user may have edited the file while
+    # the prompts waited, and the new text is what gets the connection keys.
+    text = read_config_text(target)
     config_edit.check_editable(text, str(target))
     host = normalize_host(host, where="host") if host else DEFAULT_HOST
     token = check_token_text(token)
@@ -453,11 +457,16 @@ def _check_job_project(job: Job, project_id: int) -> None:
 
 def _current_settings(ws: Workspace) -> Settings:
     """The settings in force now, for defaults; a broken file gives just the environment."""
+    return _settings_or_env(ws.settings, ws.env)
+
+
+def _settings_or_env(load: Callable[[], Settings], env: Mapping[str, str]) -> Settings:
+    """`load()`, else the environment's settings when it fails, else the defaults."""
     try:
-        return ws.settings()
+        return load()
     except DatachonkError:
         try:
-            return load_settings_file(None, env=ws.env)
+            return load_settings_file(None, env=env)
         except DatachonkError:
             return Settings()
 
@@ -519,41 +528,13 @@ def _read_token(ask: bool) -> str:
     return str(click.prompt("API token (input is hidden)", hide_input=True, value_proc=check))
 
 
-def _read_config_text(path: Path) -> str | None:
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return handle.read()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-
-
 def _write_config_text(path: Path, text: str) -> None:
     """Replace the file atomically, keeping its permission bits."""
-    import tempfile
+    from datachonk_hooks.fileio import atomic_write
 
     try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = None
-    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=".datachonk-", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-                out.write(text)
-            if mode is None:
-                umask = os.umask(0)
-                os.umask(umask)
-                mode = 0o666 & ~umask
-            os.chmod(temporary, mode)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(path, text)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write the file ({exc.strerror or exc})") from None
 
@@ -586,9 +567,7 @@ class Status:
             "token_source": self.token_source,
             "accepted": self.accepted,
             "problem": self.problem,
-            "projects": None
-            if self.projects is None
-            else [{"id": p.id, "name": p.name} for p in self.projects],
+            "projects": None if self.projects is None else projects_json(self.projects),
         }
 
     def lines(self) -> list[str]:

@@ -39,20 +39,7 @@ ENV_HOST: Final = "DBT_CLOUD_HOST"
 MAX_ID: Final = 2**63 - 1  # dbt Cloud ids are 64-bit; cell-based accounts use 14 digits
 MAX_TIMEOUT: Final = 7 * 24 * 3600
 
-CLOUD_KEYS: Final = (
-    "host",
-    "account_id",
-    "project_id",
-    "job_id",
-    "auto_trigger",
-    "jobs",
-    "cause",
-    "select_changed",
-    "wait",
-    "timeout",
-    "detect",
-    "cancel_superseded",
-)
+# CLOUD_KEYS, the keys allowed under deploy.dbt_cloud, is built from the value parsers at the end
 DETECT_KEYS: Final = ("marker", "trailer")
 JOB_KEYS: Final = ("branch", "job_id", "schema_override", "select_changed", "wait", "auto_trigger")
 MAX_SCHEMA: Final = 63  # the shortest common limit (PostgreSQL identifiers)
@@ -190,15 +177,11 @@ class Settings:
             source="job_id",
         )
 
-    def job_for_branch(self, branch: str | None) -> int | None:
-        """The first `jobs:` route whose glob matches the branch, else the `job_id` fallback."""
-        return self.target_for_branch(branch).job_id
-
     def require_job_id(self, branch: str | None = None, explicit: int | None = None) -> int:
         """The job to trigger: `explicit` (a --job-id flag) > branch route > job_id."""
         if explicit is not None:
             return _parse_id(explicit, where="--job-id")
-        job_id = self.job_for_branch(branch)
+        job_id = self.target_for_branch(branch).job_id
         if job_id is not None:
             return job_id
         for_branch = f" for branch {_show(branch)}" if branch else ""
@@ -206,6 +189,17 @@ class Settings:
             f"no dbt Cloud job id{for_branch}: pass --job-id, set {ENV_JOB_ID}, or set"
             f" {_CLOUD}.job_id (or a jobs: entry for the branch) in {CONFIG_NAME}"
         )
+
+    def manual_job(self, branch: str | None, explicit: int | None = None) -> tuple[int, str]:
+        """(job, the setting that chose it) for a run asked for by hand: `explicit`, else the
+        branch's route, else the top-level job_id, also when the route says never to
+        trigger on push (asking by hand is explicit)."""
+        if explicit is not None:
+            return self.require_job_id(branch, explicit=explicit), "--job-id"
+        target = self.target_for_branch(branch)
+        if target.job_id is not None:
+            return target.job_id, target.source
+        return self.require_job_id(None), "job_id"
 
 
 def _first(value: bool | None, fallback: bool) -> bool:
@@ -284,14 +278,23 @@ def load_settings_file(
     """`load_settings` for a file on disk; None or a missing file means there is no file."""
     if path is None:
         return load_settings(None, source=CONFIG_NAME, env=env, overrides=overrides)
+    text = read_config_text(path)
+    return load_settings(text, source=str(path), env=env, overrides=overrides)
+
+
+def read_config_text(path: Path) -> str | None:
+    """The file's text (None when it does not exist), or a ConfigError naming the path.
+
+    Newlines and a BOM are kept as they are, so an edit can write every other byte back.
+    """
     try:
         data = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
-        return load_settings(None, source=str(path), env=env, overrides=overrides)
+        return None
     except OSError as exc:
         raise _error(f"{path}: cannot read the file ({exc.strerror or exc})") from None
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
@@ -299,7 +302,6 @@ def load_settings_file(
             f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[exc.start]:02x});"
             " save the file as UTF-8"
         ) from None
-    return load_settings(text, source=str(path), env=env, overrides=overrides)
 
 
 def find_config_file(start: Path, stop: Path | None = None) -> Path | None:
@@ -839,9 +841,11 @@ _VALUE_PARSERS: Final[dict[str, Callable[..., Any]]] = {
     "project_id": _parse_id,
     "job_id": _parse_id,
     "auto_trigger": _parse_bool,
+    "cause": _parse_cause,
     "select_changed": _parse_bool,
     "wait": _parse_bool,
-    "cancel_superseded": _parse_bool,
     "timeout": _parse_timeout,
-    "cause": _parse_cause,
+    "cancel_superseded": _parse_bool,
 }
+#: every key allowed under `deploy.dbt_cloud`: the plain values, then the two mappings
+CLOUD_KEYS: Final = (*_VALUE_PARSERS, "jobs", "detect")

@@ -37,7 +37,7 @@ def set_connection(text: str | None, values: Values, *, source: str) -> str:
     root, data = _parse(text, source)
     if root is None:  # only comments: keep them, add the block after them
         return _ensure_newline(text, newline) + _block(values, indent=2, newline=newline)
-    check_editable(text, source)
+    _check_editable_data(data, source)
     try:
         edited = _splice(text, root, values, newline)
     except _CannotSplice:
@@ -51,7 +51,11 @@ def check_editable(text: str | None, source: str) -> None:
     """A ConfigError when the four keys cannot be written into this text; say so up front."""
     if text is None or not text.strip():
         return
-    _root, data = _parse(text, source)
+    _check_editable_data(_parse(text, source)[1], source)
+
+
+def _check_editable_data(data: Any, source: str) -> None:
+    """`check_editable` for a document already parsed (round-trip data)."""
     if data is None:
         return
     where = "the top level"
@@ -225,17 +229,13 @@ def _render(value: str | int, style: str | None) -> str:
 
 def _block(values: Values, *, indent: int, newline: str, base: int = 0) -> str:
     """The dbt_cloud block (or just its keys, when `base` > 0) as new text."""
-    if base:
-        return "".join(
-            " " * base + f"{key}: {_render(values[key], None)}" + newline
-            for key in CONNECTION_KEYS
-            if key in values
-        )
     keys = "".join(
-        " " * (2 * indent) + f"{key}: {_render(values[key], None)}" + newline
+        " " * (base or 2 * indent) + f"{key}: {_render(values[key], None)}" + newline
         for key in CONNECTION_KEYS
         if key in values
     )
+    if base:
+        return keys
     return "deploy:" + newline + " " * indent + "dbt_cloud:" + newline + keys
 
 
@@ -285,6 +285,8 @@ def _round_trip(text: str, values: Values) -> str:
 
     yaml = _yaml()
     data = yaml.load(text)
+    if data is None:  # a document that is only `~` or `null`: nothing to keep
+        data = CommentedMap()
     deploy = data.get("deploy")
     if deploy is None:
         deploy = data["deploy"] = CommentedMap()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from datachonk_hooks.errors import ConfigError
+from datachonk_hooks.fileio import atomic_write
 
 ENV_TOKEN = "DBT_CLOUD_API_TOKEN"
 REDACTED = "[redacted]"
@@ -78,7 +79,7 @@ def find_stored_token(host: str, account_id: int) -> Token | None:
             return Token(value, FROM_KEYRING)
     path = credentials_path()
     for entry in _read_entries(path):
-        if entry.get("host") == host and entry.get("account_id") == account_id:
+        if _same(entry, host, account_id):
             token = entry.get("token")
             if isinstance(token, str) and token:
                 return Token(token, f"credentials file {path}")
@@ -233,26 +234,14 @@ def _refuse_open_permissions(path: Path, mode: int) -> None:
 
 
 def _write_entries(path: Path, entries: list[dict[str, Any]]) -> None:
-    """Replace the file atomically: a 0600 temporary file in the same folder, then rename."""
-    import tempfile
-
+    """Replace the file atomically; its temporary copy is 0600 from the start."""
     folder = path.parent
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if sys.platform != "win32" and stat.S_IMODE(folder.stat().st_mode) != 0o700:
             folder.chmod(0o700)
         text = json.dumps({"version": _FILE_VERSION, "tokens": entries}, indent=2) + "\n"
-        # mkstemp opens with O_EXCL and mode 0600: the token is never readable by others
-        handle, temporary = tempfile.mkstemp(prefix=".credentials-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(path, text, mode=0o600)
     except OSError as exc:
         raise ConfigError(
             f"cannot write the credentials file {path} ({exc.strerror or exc})"

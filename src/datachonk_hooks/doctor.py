@@ -11,10 +11,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from datachonk_hooks.account import Workspace, client_for, is_legacy_host
-from datachonk_hooks.config import ENV_ACCOUNT_ID, Settings
-from datachonk_hooks.credentials import ENV_TOKEN, Token, find_stored_token, resolve_token
+from datachonk_hooks.config import ENV_ACCOUNT_ID, Settings, find_config_file, load_settings_file
+from datachonk_hooks.credentials import Token, resolve_token
 from datachonk_hooks.dbt_cloud import (
     AuthenticationError,
     DbtCloudClient,
@@ -25,6 +26,9 @@ from datachonk_hooks.dbt_cloud import (
     Project,
 )
 from datachonk_hooks.errors import DatachonkError
+
+if TYPE_CHECKING:
+    import pygit2
 
 HOOK_ID = "datachonk-dbt-cloud"
 PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
@@ -70,15 +74,22 @@ def run_doctor(ws: Workspace) -> list[Check]:
 @dataclass
 class _Doctor:
     ws: Workspace
+    #: the repository of the current folder, opened once; `repo_error` says why there is none
+    repo: pygit2.Repository | None = None
+    repo_error: DatachonkError | None = None
+    #: datachonk.yaml in use (`--config`, else the nearest one), looked for once
+    config_path: Path | None = None
     settings: Settings | None = None
     token: Token | None = None
     #: the account answered: projects listed (None when the token may not list them)
     connected: bool = False
     projects: list[Project] | None = None
-    auth_error: DbtCloudError | None = None
+    #: dbt Cloud answered 401 (on the legacy host: likely a cell-based account)
+    rejected: bool = False
     jobs: dict[int, Job | DbtCloudError] = field(default_factory=dict)
 
     def checks(self) -> Iterator[Check]:
+        self.locate()
         yield self.config()
         yield from self.committed()
         yield self.token_found()
@@ -92,11 +103,23 @@ class _Doctor:
 
     # --- datachonk.yaml
 
+    def locate(self) -> None:
+        """Open the repository and find datachonk.yaml once for every check, as Workspace does."""
+        from datachonk_hooks.gitrepo import open_repo, work_tree
+
+        top = None
+        try:
+            self.repo = open_repo(self.ws.cwd)
+            top = work_tree(self.repo)
+        except DatachonkError as exc:
+            self.repo_error = exc
+        self.config_path = self.ws.config_path or find_config_file(self.ws.cwd, top)
+
     def config(self) -> Check:
         name = "datachonk.yaml"
+        path = self.config_path
         try:
-            path = self.ws.config_file()
-            self.settings = self.ws.settings()
+            self.settings = load_settings_file(path, env=self.ws.env)
         except DatachonkError as exc:
             return Check(name, False, str(exc), "correct the file at the place named")
         if path is None or not path.is_file():
@@ -114,7 +137,7 @@ class _Doctor:
 
     def committed(self) -> Iterator[Check]:
         """The hook reads datachonk.yaml from the pushed commit: local edits do not count."""
-        path = self.ws.config_file()
+        path = self.config_path
         if path is None or not path.is_file():
             return
         try:
@@ -122,7 +145,9 @@ class _Doctor:
 
             from datachonk_hooks.gitrepo import open_repo, read_blob, work_tree
 
-            repo = open_repo(path.parent)
+            repo = self.repo
+            if repo is None or self.ws.config_path is not None:  # --config: maybe another clone
+                repo = open_repo(path.parent)
             relative = path.resolve().relative_to(work_tree(repo)).as_posix()
             head = None if repo.head_is_unborn else repo.head.peel(pygit2.Commit)
             committed = read_blob(head, relative) if head is not None else None
@@ -150,21 +175,11 @@ class _Doctor:
         name = "token"
         if self.settings is None or self.settings.account_id is None:
             return Check(name, None, "needs the account from datachonk.yaml")
-        env, host, account_id = self.ws.env, self.settings.host, self.settings.account_id
+        host, account_id = self.settings.host, self.settings.account_id
         try:
-            if env.get(ENV_TOKEN, "").strip():
-                self.token = resolve_token(env)
-            else:
-                self.token = find_stored_token(host, account_id)
-        except DatachonkError as exc:  # e.g. a credentials file others can read
+            self.token = resolve_token(self.ws.env, host=host, account_id=account_id)
+        except DatachonkError as exc:  # none found (it says how to add one), or an unsafe file
             return Check(name, False, str(exc))
-        if self.token is None:
-            return Check(
-                name,
-                False,
-                f"none in {ENV_TOKEN} and none stored for account {account_id} at {host}",
-                f"{CONNECT}, or set {ENV_TOKEN}",
-            )
         return Check(name, True, f"from {self.token.source}")
 
     def token_accepted(self) -> Check:
@@ -183,8 +198,8 @@ class _Doctor:
                 f"{host} accepted the token for account {account_id} (it may not list"
                 " projects: a Job Runner token)",
             )
-        except AuthenticationError as exc:
-            self.auth_error = exc
+        except AuthenticationError:
+            self.rejected = True
             fix = (
                 "set host in datachonk.yaml to the access URL from Account settings"
                 if is_legacy_host(host)
@@ -211,7 +226,7 @@ class _Doctor:
         host = self.settings.host
         if not is_legacy_host(host):
             return Check(name, True, f"{host} is not the legacy cloud.getdbt.com")
-        if self.auth_error is not None:
+        if self.rejected:
             return Check(
                 name,
                 False,
@@ -275,12 +290,12 @@ class _Doctor:
 
     def branch_route(self) -> Iterator[Check]:
         """Which `jobs:` entry the current branch resolves to (information, always ok)."""
-        from datachonk_hooks.gitrepo import branch_of, open_repo
+        from datachonk_hooks.gitrepo import branch_of
 
-        if self.settings is None or not self.settings.configured:
+        if self.settings is None or not self.settings.configured or self.repo is None:
             return
         try:
-            branch = branch_of(open_repo(self.ws.cwd), "HEAD")
+            branch = branch_of(self.repo, "HEAD")
         except DatachonkError:
             return
         if branch is None:
@@ -346,28 +361,21 @@ class _Doctor:
     # --- this clone
 
     def hook_checks(self) -> Iterator[Check]:
-        try:
-            from datachonk_hooks.gitrepo import open_repo, work_tree
-            from datachonk_hooks.install import hooks_dir, is_ours
+        from datachonk_hooks.gitrepo import work_tree
+        from datachonk_hooks.install import hooks_dir, is_ours
 
-            repo = open_repo(self.ws.cwd)
-            top = work_tree(repo)
-            hook = hooks_dir(repo) / "pre-push"
-        except DatachonkError as exc:
-            yield Check("pre-push hook", False, str(exc), "run this in the dbt repository")
+        if self.repo is None:
+            problem = str(self.repo_error or "not in a git repository")
+            yield Check("pre-push hook", False, problem, "run this in the dbt repository")
             return
+        top = work_tree(self.repo)
+        hook = hooks_dir(self.repo) / "pre-push"
         configured = _pre_commit_runs_hook(top / PRE_COMMIT_CONFIG)
         installed = _hook_kind(hook, is_ours(hook))
         shown = _relative(hook, top)
-        if installed == "standalone":
-            if configured:
-                yield Check("pre-commit", True, f"{PRE_COMMIT_CONFIG} runs hook {HOOK_ID}")
-            yield Check("pre-push hook", True, f"the standalone datachonk hook is at {shown}")
-            return
-        install_pre_commit = "run `pre-commit install -t pre-push`"
         if configured:
             yield Check("pre-commit", True, f"{PRE_COMMIT_CONFIG} runs hook {HOOK_ID}")
-        else:
+        elif installed != "standalone":  # the standalone hook needs no pre-commit
             yield Check(
                 "pre-commit",
                 False,
@@ -375,7 +383,9 @@ class _Doctor:
                 f"add hook id {HOOK_ID} to {PRE_COMMIT_CONFIG}, or use `datachonk-hook install`"
                 " instead",
             )
-        if installed == "pre-commit":
+        if installed == "standalone":
+            yield Check("pre-push hook", True, f"the standalone datachonk hook is at {shown}")
+        elif installed == "pre-commit":
             yield Check("pre-push hook", True, f"pre-commit's hook is installed at {shown}")
         elif installed == "other":
             yield Check(
@@ -389,17 +399,17 @@ class _Doctor:
                 "pre-push hook",
                 False,
                 f"not installed in this clone ({shown} is missing)",
-                install_pre_commit if configured else "run `datachonk-hook install`",
+                "run `pre-commit install -t pre-push`"
+                if configured
+                else "run `datachonk-hook install`",
             )
 
     def ledger(self) -> Check:
         name = "pending triggers"
-        try:
-            from datachonk_hooks.gitrepo import open_repo
-            from datachonk_hooks.ledger import Ledger, ledger_file
+        from datachonk_hooks.ledger import Ledger, ledger_file
 
-            repo = open_repo(self.ws.cwd)
-        except DatachonkError:
+        repo = self.repo
+        if repo is None:
             return Check(name, None, "needs a git repository")
         try:
             if not ledger_file(repo).exists():

@@ -7,8 +7,6 @@ its production run; this fetches `manifest.json` of the job's most recent succes
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,8 @@ from datachonk_hooks.dbt_cloud import (
     Run,
     RunStatus,
 )
+from datachonk_hooks.errors import ConfigError
+from datachonk_hooks.fileio import atomic_write
 
 MANIFEST = "manifest.json"
 
@@ -43,10 +43,10 @@ def download_manifest(client: DbtCloudClient, job_id: int, out_dir: Path) -> Dow
         raise BadResponseError(
             f"the {MANIFEST} of run {run.id} is not valid JSON; nothing was written"
         ) from None
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / MANIFEST
-    handle, temp = tempfile.mkstemp(dir=out_dir, prefix=".manifest-", suffix=".tmp")
-    with os.fdopen(handle, "wb") as file:
-        file.write(data)
-    os.replace(temp, target)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, data)
+    except OSError as exc:  # like datachonk.yaml: a local problem the user fixes (exit 2)
+        raise ConfigError(f"{target}: cannot write the file ({exc.strerror or exc})") from None
     return DownloadedManifest(run, target, len(data))
