@@ -131,6 +131,28 @@ def test_watch_and_cancel(repo: Path, fast_sandbox: Sandbox, run_cli) -> None:
     assert json.loads(watched.out)["status"] == 30
 
 
+def test_rerun_and_manifest_choose_the_job_like_run(
+    dbt_repo: Path, fast_sandbox: Sandbox, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A route saying `job_id: null` (never on push) falls back to job_id when asked by hand."""
+    never = "    jobs:\n      - branch: main\n        job_id: null\n"
+    config = config_yaml(fast_sandbox.url, job_id=22222, extra=never)
+    commit_files(dbt_repo, {"datachonk.yaml": config}, "Configure dbt Cloud")
+    monkeypatch.chdir(dbt_repo)
+    monkeypatch.setenv("DBT_CLOUD_API_TOKEN", TOKEN)
+    assert json.loads(run_cli("run", "--dry-run", "--json").out)["job_id"] == 22222
+    rerun = run_cli("rerun", "--wait", "--json")
+    assert rerun.code == 0, rerun.err
+    [run] = fast_sandbox.runs
+    assert run.job_id == 22222
+    assert json.loads(rerun.out)["id"] == run.id
+    assert f"Rerunning job 22222: run {run.id}" in rerun.err
+    manifest = run_cli("manifest", "-o", "prod")
+    assert manifest.code == 0, manifest.err
+    assert f"from run {run.id} of job 22222" in manifest.out
+    assert (dbt_repo / "prod" / "manifest.json").is_file()
+
+
 def test_missing_token_is_exit_2(repo: Path, run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DBT_CLOUD_API_TOKEN")
     result = run_cli("run")

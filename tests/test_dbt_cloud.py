@@ -213,6 +213,28 @@ def test_cancel(client: DbtCloudClient) -> None:
     assert cancelled.status is RunStatus.CANCELLED
 
 
+def test_get_artifact_is_the_raw_file_fetched_like_any_get(
+    client: DbtCloudClient, sandbox: Sandbox, sleeps: list[float]
+) -> None:
+    now = [1000.0]
+    sandbox.set_clock(lambda: now[0])
+    run = client.trigger_run(11111, TriggerRequest("prod"))
+    with pytest.raises(NotFoundError) as missing:
+        client.get_artifact(run.id, "manifest.json")
+    assert str(missing.value) == (
+        f"run {run.id} has no artifact manifest.json (HTTP 404); artifacts exist only for"
+        " finished runs that saved them"
+    )
+    assert sleeps == []  # a 404 is not retried
+    now[0] += 60
+    sandbox.fail("500", method="GET", path=r"/artifacts/manifest\.json$")
+    data = client.get_artifact(run.id, "manifest.json")
+    manifest = json.loads(data)
+    assert "status" not in manifest  # the file as it is, no envelope
+    assert manifest["metadata"]["env"]["DBT_CLOUD_RUN_ID"] == str(run.id)
+    assert len(sleeps) == 1
+
+
 # ------------------------------------------------------------------ errors
 
 

@@ -14,15 +14,17 @@ from datachonk_hooks.config import DetectRules
 from datachonk_hooks.detect import (
     MARKER_LINES,
     GeneratedModel,
+    _ProjectLookup,
     detect_generated,
     has_trailer,
-    model_paths,
+    project_folders,
 )
 from tests.helpers import GENERATED_SQL, HAND_SQL, commit_files, git
 
 RULES = DetectRules()
 TRAILER_MSG = "Regenerate models\n\nSome body text.\n\nGenerated-by: DataChonk\n"
 PROJECT = "name: shop\nversion: '1.0'\nprofile: shop\n"
+TWO_PROJECTS = {"dbt_project.yml": PROJECT, "b/dbt_project.yml": PROJECT}
 
 
 def commit(repo: Path, files: dict[str, str | bytes | None], message: str) -> str:
@@ -228,26 +230,42 @@ def build_tree(tmp_path: Path, files: dict[str, str]) -> pygit2.Tree:
 
 
 @pytest.mark.parametrize(
-    ("files", "expected"),
+    ("files", "path", "expected"),
     [
-        ({"README.md": ""}, ("models/",)),
-        ({"dbt_project.yml": PROJECT}, ("models/",)),
-        ({"dbt_project.yml": "model-paths: [unclosed\n"}, ("models/",)),
-        ({"dbt_project.yml": "model-paths: 7\n"}, ("models/",)),
-        ({"dbt_project.yml": "- model-paths\n"}, ("models/",)),
-        ({"dbt_project.yml": "model-paths: [b, ./a/, 'c\\d']\n"}, ("a/", "b/", "c/d/")),
-        ({"dbt_project.yml": "model-paths: [x]\nsource-paths: [y]\n"}, ("x/",)),
-        ({"dbt_project.yml": "model-paths: [../out, /abs, ok]\n"}, ("ok/",)),
-        ({"dbt_project.yml": "model-paths: ['.']\n"}, ("",)),
-        ({"a/dbt_project.yml": "model-paths: [m]\n"}, ("a/m/",)),
-        ({"a/b/c/dbt_project.yml": PROJECT}, ("a/b/c/models/",)),
-        ({"a/b/c/d/dbt_project.yml": PROJECT}, ("models/",)),  # deeper than 3: not searched
-        ({"dbt_project.yml": PROJECT, "b/dbt_project.yml": PROJECT}, ("b/models/", "models/")),
-        ({"p/dbt_project.yml": "model-paths: [../shared]\n"}, ("shared/",)),
+        ({"README.md": ""}, "models/x.sql", ("models/",)),  # no project anywhere: the default
+        ({"dbt_project.yml": PROJECT}, "models/x.sql", ("models/",)),
+        ({"dbt_project.yml": "model-paths: [unclosed\n"}, "x.sql", ("models/",)),
+        ({"dbt_project.yml": "model-paths: 7\n"}, "x.sql", ("models/",)),
+        ({"dbt_project.yml": "- model-paths\n"}, "x.sql", ("models/",)),
+        ({"dbt_project.yml": "model-paths: [b, ./a/, 'c\\d']\n"}, "x.sql", ("a/", "b/", "c/d/")),
+        ({"dbt_project.yml": "model-paths: [x]\nsource-paths: [y]\n"}, "x.sql", ("x/",)),
+        ({"dbt_project.yml": "model-paths: [../out, /abs, ok]\n"}, "x.sql", ("ok/",)),
+        ({"dbt_project.yml": "model-paths: ['.']\n"}, "x.sql", ("",)),
+        ({"a/dbt_project.yml": "model-paths: [m]\n"}, "a/m/x.sql", ("a/m/",)),
+        ({"a/b/c/dbt_project.yml": PROJECT}, "a/b/c/models/x.sql", ("a/b/c/models/",)),
+        # the nearest project above a file is found at any depth ...
+        ({"a/b/c/d/dbt_project.yml": PROJECT}, "a/b/c/d/models/x.sql", ("a/b/c/d/models/",)),
+        # ... but "no project anywhere" looks PROJECT_SEARCH_DEPTH (3) levels deep only
+        ({"a/b/c/d/dbt_project.yml": PROJECT}, "models/x.sql", ("models/",)),
+        ({"a/dbt_project.yml": PROJECT}, "models/x.sql", ()),  # outside every project
+        (
+            {"dbt_project.yml": PROJECT, "b/dbt_project.yml": PROJECT},
+            "b/models/x.sql",
+            ("b/models/",),
+        ),
+        ({"dbt_project.yml": PROJECT, "b/dbt_project.yml": PROJECT}, "models/x.sql", ("models/",)),
+        ({"p/dbt_project.yml": "model-paths: [../shared]\n"}, "p/x.sql", ("shared/",)),
     ],
 )
-def test_model_paths(tmp_path: Path, files: dict[str, str], expected: tuple[str, ...]) -> None:
-    assert model_paths(build_tree(tmp_path, files)) == expected
+def test_model_paths_of_the_nearest_project(
+    tmp_path: Path, files: dict[str, str], path: str, expected: tuple[str, ...]
+) -> None:
+    assert _ProjectLookup(build_tree(tmp_path, files)).prefixes(path) == expected
+
+
+def test_project_folders_nearest_first(tmp_path: Path) -> None:
+    files = {"b/c/dbt_project.yml": PROJECT, "dbt_project.yml": PROJECT, "a/dbt_project.yml": ""}
+    assert list(project_folders(build_tree(tmp_path, files))) == ["", "a", "b/c"]
 
 
 # --- trailer -----------------------------------------------------------------------------------

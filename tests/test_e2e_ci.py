@@ -125,6 +125,68 @@ def test_github_new_branch_compares_with_the_other_branches(
     assert (run.git_sha, run.git_branch) == (sha, "feature/x")
 
 
+def test_github_before_missing_from_the_clone_compares_with_the_other_branches(
+    checkout: Path,
+    fast: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    push(checkout, {"models/staging/stg_orders.sql": GENERATED_SQL}, "Add orders")
+    git(checkout, "checkout", "--quiet", "-b", "feature/y")
+    sha = commit_files(checkout, {"models/marts/orders.sql": GENERATED_SQL}, "Add marts")
+    git(checkout, "push", "--quiet", "origin", "feature/y")
+    github_env(monkeypatch, tmp_path, sha, "1" * 40, branch="feature/y")  # as in a shallow clone
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert "generated model added: models/marts/orders.sql" in out
+    assert "stg_orders" not in out  # main's history is not part of this push
+    [run] = fast.runs
+    assert (run.git_sha, run.git_branch) == (sha, "feature/y")
+
+
+def test_github_force_push_compares_with_what_the_branch_held(
+    checkout: Path,
+    fast: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, replaced = push(checkout, {"models/staging/stg_items.sql": HAND_SQL}, "Hand-written")
+    git(checkout, "reset", "--quiet", "--hard", "HEAD~1")
+    sha = commit_files(checkout, {"models/staging/stg_orders.sql": GENERATED_SQL}, "Add orders")
+    git(checkout, "push", "--quiet", "--force", "origin", "HEAD")
+    github_env(monkeypatch, tmp_path, sha, replaced)
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert "generated model added: models/staging/stg_orders.sql" in out
+    assert "stg_items" not in out
+    [run] = fast.runs
+    assert (run.git_sha, run.git_branch, run.cause) == (sha, "main", "Add orders")
+
+
+def test_ci_cause_and_timeout_flags(
+    checkout: Path,
+    fast: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before, sha = push(checkout, {"models/staging/stg_orders.sql": GENERATED_SQL}, "Add orders")
+    summary = github_env(monkeypatch, tmp_path, sha, before)
+    assert main(["run", "--cause", ""]) == 2
+    assert "--cause: the cause must not be empty" in capsys.readouterr().err
+    assert main(["run", "--wait", "--timeout", "9999999"]) == 2
+    assert "--timeout: expected a positive number of seconds" in capsys.readouterr().err
+    assert fast.runs == []
+    code = main(["run", "--wait", "--timeout", "1", "--job-id", "44444", "--cause", "CI\nnow"])
+    assert code == 4
+    assert "gave up waiting after 1s" in capsys.readouterr().err
+    [run] = fast.runs
+    assert (run.job_id, run.cause) == (44444, "CI now")
+    assert "| 44444 |" in summary.read_text()
+
+
 def test_gitlab_variables(checkout: Path, fast: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     before, sha = push(checkout, {"models/staging/stg_orders.sql": GENERATED_SQL}, "Add orders")
     for name, value in {

@@ -459,6 +459,66 @@ def test_trigger_run_follows_the_branch_routes(
     assert sent.git_sha == git(repo, "rev-parse", "release/1")
 
 
+TEAM_ROUTES = """\
+    jobs:
+      - branch: "wip/*"
+        job_id: null
+      - branch: "feature/*"
+        job_id: 22222
+        schema_override: "dbt_{branch}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("checkout", "body", "job_id", "branch", "schema"),
+    [
+        (
+            None,
+            {"git_branch": "feature/Add-Orders"},
+            22222,
+            "feature/Add-Orders",
+            "dbt_feature_add_orders",
+        ),
+        ("feature/Add-Orders", {}, 22222, "feature/Add-Orders", "dbt_feature_add_orders"),
+        # an explicit job is the caller's own, not the route's: no schema, like `run --job-id`
+        (
+            None,
+            {"git_branch": "feature/Add-Orders", "job_id": 33333},
+            33333,
+            "feature/Add-Orders",
+            None,
+        ),
+        # asking by hand is explicit: a never-on-push route falls back to job_id, like `run`
+        (None, {"git_branch": "wip/try"}, 11111, "wip/try", None),
+        # a bare sha names no branch, so no route applies
+        ("feature/Add-Orders", {"git_sha": "HEAD"}, 11111, None, None),
+    ],
+)
+def test_trigger_run_chooses_job_and_schema_like_run(
+    repo: Path,
+    make_api: Callable[[Path], Api],
+    fast_sandbox: Sandbox,
+    checkout: str | None,
+    body: dict[str, object],
+    job_id: int,
+    branch: str | None,
+    schema: str | None,
+) -> None:
+    commit_files(repo, {"datachonk.yaml": config_yaml(fast_sandbox.url, extra=TEAM_ROUTES)}, "Team")
+    git(repo, "branch", "feature/Add-Orders")
+    git(repo, "branch", "wip/try")
+    if checkout is not None:
+        git(repo, "checkout", "--quiet", checkout)
+    if body.get("git_sha") == "HEAD":
+        body = {**body, "git_sha": git(repo, "rev-parse", "HEAD")}
+    response = make_api(repo).post("/api/dbt-cloud/trigger-run", json=body)
+    assert response.status_code == 200, response.text
+    [sent] = fast_sandbox.runs
+    assert (sent.job_id, sent.git_branch, sent.schema_override) == (job_id, branch, schema)
+    assert sent.git_sha == git(repo, "rev-parse", "HEAD")
+    assert response.json()["run"]["git_branch"] == branch
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -525,6 +585,8 @@ def test_get_run_follows_a_run_to_its_end(api: Api) -> None:
         ("/api/dbt-cloud/connect", {"account_id": "x", "token": TOKEN}, "account_id", "int_type"),
         ("/api/dbt-cloud/connect", {"account_id": 1, "token": 12}, "token", "string_type"),
         ("/api/dbt-cloud/connect", {"account_id": 1, "token": "a b"}, "token", "value_error"),
+        # not stripped as `connect` on the command line does: a program wrote this JSON
+        ("/api/dbt-cloud/connect", {"account_id": 1, "token": "token\n"}, "token", "value_error"),
         (
             "/api/dbt-cloud/connect",
             {"account_id": 1, "token": "t\u00f6ken"},

@@ -31,18 +31,12 @@ class CiContext:
     provider: str  # "github", "gitlab" or "ci" (another CI: HEAD and its branch)
     sha: str
     branch: str | None
-    before: str | None  # what the branch held before the push; None when unknown or new
+    before: str | None  # what the branch held before the push (zeros when new); None if unknown
     summary_path: Path | None = None  # GitHub Actions' job summary file
 
 
 def in_ci(env: Mapping[str, str]) -> bool:
     return env.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
-def _before(value: str | None) -> str | None:
-    if not value or set(value) == {"0"}:
-        return None
-    return value
 
 
 def ci_context(env: Mapping[str, str], repo: pygit2.Repository) -> CiContext:
@@ -60,7 +54,7 @@ def ci_context(env: Mapping[str, str], repo: pygit2.Repository) -> CiContext:
             except (OSError, ValueError):
                 event = {}
             if isinstance(event, dict) and isinstance(event.get("before"), str):
-                before = _before(event["before"])
+                before = event["before"] or None
         summary = env.get("GITHUB_STEP_SUMMARY")
         if not sha:
             raise ConfigError("GITHUB_SHA is not set: run this in a job triggered by a push")
@@ -73,7 +67,7 @@ def ci_context(env: Mapping[str, str], repo: pygit2.Repository) -> CiContext:
             "gitlab",
             sha,
             env.get("CI_COMMIT_BRANCH") or None,
-            _before(env.get("CI_COMMIT_BEFORE_SHA")),
+            env.get("CI_COMMIT_BEFORE_SHA") or None,
         )
     head = resolve_commit(repo, "HEAD")
     return CiContext("ci", str(head.id), branch_of(repo, "HEAD"), None)
@@ -82,26 +76,20 @@ def ci_context(env: Mapping[str, str], repo: pygit2.Repository) -> CiContext:
 def ci_update(repo: pygit2.Repository, context: CiContext) -> tuple[PushUpdate, list[str]]:
     """The push as a `PushUpdate`, and what the remote held besides this branch.
 
-    CI checkouts move `refs/remotes/origin/<branch>` to the pushed commit already, so for a
-    new branch the base is found among the *other* remote branches. A `before` commit
-    missing from a shallow clone is treated like a new branch; fetch the full history
-    (`fetch-depth: 0`, `GIT_DEPTH: 0`) for exact ranges.
+    CI checkouts move `refs/remotes/origin/<branch>` to the pushed commit already, so the
+    other remote branches stand in for what the remote held. `pushed_range` uses them when
+    `before` is zeros (a new branch), unknown, or missing from a shallow clone; fetch the
+    full history (`fetch-depth: 0`, `GIT_DEPTH: 0`) for exact ranges.
     """
     if context.branch is None:
         raise ConfigError("CI mode needs a branch push (this looks like a tag or a detached HEAD)")
     ref = f"refs/heads/{context.branch}"
-    before = context.before
-    if before is not None:
-        try:
-            repo[before].peel(pygit2.Commit)
-        except (KeyError, ValueError, pygit2.GitError):
-            before = None
     others = [
         sha
         for name, sha in tracking_refs(repo, "origin").items()
         if name != f"refs/remotes/origin/{context.branch}"
     ]
-    return PushUpdate(ref, context.sha, ref, before or ZERO_SHA), others
+    return PushUpdate(ref, context.sha, ref, context.before or ZERO_SHA), others
 
 
 def write_summary(context: CiContext, lines: list[str]) -> None:
@@ -112,14 +100,15 @@ def write_summary(context: CiContext, lines: list[str]) -> None:
         summary.write("\n".join(lines) + "\n")
 
 
-def plan_ci_push(repo: pygit2.Repository, env: Mapping[str, str]) -> tuple[CiContext, UpdatePlan]:
-    """The CI's push, judged by the same detection as the local hook."""
+def plan_ci_push(
+    repo: pygit2.Repository, env: Mapping[str, str], *, cause: str | None = None
+) -> tuple[CiContext, UpdatePlan]:
+    """The CI's push, judged by the same detection as the local hook; `cause` is --cause."""
     from datachonk_hooks.trigger import plan_push_update
 
     context = ci_context(env, repo)
     update, others = ci_update(repo, context)
-    tips = others if update.is_new_ref else None
-    return context, plan_push_update(repo, update, "origin", env, remote_tips=tips)
+    return context, plan_push_update(repo, update, "origin", env, cause=cause, remote_tips=others)
 
 
 def summary_lines(context: CiContext, run: Run, job_id: int) -> list[str]:

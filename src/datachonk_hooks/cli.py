@@ -12,12 +12,16 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from datachonk_hooks import __version__
 from datachonk_hooks.errors import DatachonkError, ExitCode
+
+if TYPE_CHECKING:
+    from datachonk_hooks.dbt_cloud import DbtCloudClient, Run
+    from datachonk_hooks.monitor import WatchResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -151,69 +155,106 @@ def run_command(
     from datachonk_hooks.gitrepo import open_repo
     from datachonk_hooks.trigger import make_client, plan_manual_trigger, trigger_through_ledger
 
-    settings = app.settings(timeout=timeout)
-    repo = open_repo(app.cwd)
     ci_mode = in_ci(app.env) if ci is None else ci
     if ci_mode:
-        return _run_ci(app, settings, repo, job_id, cause, wait, dry_run, as_json, force)
+        return _run_ci(app, job_id, cause, wait, timeout, dry_run, as_json, force)
+    settings = app.settings(timeout=timeout)
+    repo = open_repo(app.cwd)
     plan = plan_manual_trigger(settings, repo, ref, job_id=job_id, cause=cause)
     if dry_run:
         return _print_dry_run(plan, app.env, as_json)
     with make_client(settings, app.env) as client:
         run = trigger_through_ledger(repo, plan, client, force=force, echo=_status(as_json)).run
-        if run.href:
-            click.echo(run.href, err=as_json)
-        if not wait:
-            if as_json:
-                echo_json(run.to_json())
-            return ExitCode.OK
-        return _watch(client, run.id, settings.timeout, as_json)
+        code, _ = _follow(client, run, wait=wait, timeout=settings.timeout, as_json=as_json)
+    return code
 
 
 def _run_ci(
     app: AppContext,
-    settings: Any,
-    repo: Any,
     job_id: int | None,
     cause: str | None,
     wait: bool,
+    timeout: int | None,
     dry_run: bool,
     as_json: bool,
     force: bool,
 ) -> int:
-    """`run --ci`: the CI's push, judged like the hook would, triggered in the foreground."""
+    """`run --ci`: the CI's push, judged like the hook would, triggered in the foreground.
+
+    Everything, the client and the timeout too, comes from datachonk.yaml as pushed (what
+    the hook reads), so the work tree's file is not loaded and `--config` does not apply.
+    """
     from dataclasses import replace
 
     from datachonk_hooks.ci import plan_ci_push, summary_lines, write_summary
+    from datachonk_hooks.gitrepo import open_repo
     from datachonk_hooks.trigger import literal_cause, make_client, trigger_through_ledger
 
     say = _status(as_json)
-    context, update_plan = plan_ci_push(repo, app.env)
-    plan = update_plan.trigger
+    if app.config_path is not None:
+        say("note: --config is not used in CI mode; datachonk.yaml is read from the pushed commit")
+    # Flags are checked before anything is sent. An empty --cause would otherwise mean
+    # "none" to the plan, which then builds one.
+    cause = literal_cause(cause) if cause is not None else None
+    timeout = _checked_timeout(timeout)
+    repo = open_repo(app.cwd)
+    context, update_plan = plan_ci_push(repo, app.env, cause=cause)
+    plan, settings = update_plan.trigger, update_plan.settings
     where = f"{context.sha[:7]} on {context.branch}"
-    if plan is None:
+    if plan is None or settings is None:
         say(f"nothing to trigger for {where} ({context.provider}): {update_plan.skipped}")
         return ExitCode.OK
     for model in update_plan.models:
         say(f"generated model {model.change}: {model.path}")
     if job_id is not None:
         plan = replace(plan, job_id=job_id, route="--job-id")
-    if cause is not None:
-        plan = replace(plan, request=replace(plan.request, cause=literal_cause(cause)))
     if dry_run:
         return _print_dry_run(plan, app.env, as_json)
     with make_client(settings, app.env) as client:
         run = trigger_through_ledger(repo, plan, client, force=force, echo=say, source="ci").run
-        if run.href:
-            say(run.href)
-        code: int = ExitCode.OK
-        if wait:
-            code = _watch(client, run.id, settings.timeout, as_json, plain=True)
-            run = client.get_run(run.id, related=())
-        elif as_json:
-            echo_json(run.to_json())
+        code, run = _follow(
+            client,
+            run,
+            wait=wait,
+            timeout=settings.timeout if timeout is None else timeout,
+            as_json=as_json,
+            plain=True,
+        )
     write_summary(context, summary_lines(context, run, plan.job_id))
     return code
+
+
+def _checked_timeout(flag: int | None) -> int | None:
+    """--timeout checked as `AppContext.settings` checks it, for CI mode, which loads none."""
+    if flag is None:
+        return None
+    from datachonk_hooks.config import Overrides, load_settings
+
+    checked = load_settings(None, source="--timeout", env={}, overrides=Overrides(timeout=flag))
+    return checked.timeout
+
+
+def _follow(
+    client: DbtCloudClient,
+    run: Run,
+    *,
+    wait: bool,
+    timeout: int,
+    as_json: bool,
+    plain: bool = False,
+) -> tuple[int, Run]:
+    """After a trigger or rerun: the run's URL, then its watch to the end or its JSON.
+
+    Returns the exit code and the run as last seen, so callers need no request of their own.
+    """
+    if run.href:
+        click.echo(run.href, err=as_json)
+    if not wait:
+        if as_json:
+            echo_json(run.to_json())
+        return ExitCode.OK, run
+    result = _watch(client, run.id, timeout, as_json, plain=plain)
+    return result.exit_code, result.run or run
 
 
 def _status(as_json: bool) -> Callable[[str], None]:
@@ -250,7 +291,11 @@ def _print_dry_run(plan: Any, env: dict[str, str], as_json: bool) -> int:
 # ----------------------------------------------------------------------------- watch / cancel
 
 
-def _watch(client: Any, run_id: int, timeout: int, as_json: bool, *, plain: bool = False) -> int:
+def _watch(
+    client: DbtCloudClient, run_id: int, timeout: int, as_json: bool, *, plain: bool = False
+) -> WatchResult:
+    """Watch a run and print its outcome; `plain` keeps line output on a terminal (CI mode
+    promises it: some CI runners give jobs a pseudo-terminal)."""
     from datachonk_hooks.monitor import ChangeLines, reporter_for, watch_run
     from datachonk_hooks.trigger import remember_run_status
 
@@ -261,7 +306,7 @@ def _watch(client: Any, run_id: int, timeout: int, as_json: bool, *, plain: bool
     if as_json and result.run is not None:
         echo_json(result.run.to_json())
     click.echo(result.message, err=as_json or result.exit_code != ExitCode.OK)
-    return result.exit_code
+    return result
 
 
 @cli.command("watch")
@@ -280,7 +325,7 @@ def watch_command(app: AppContext, run_id: int, timeout: int | None, as_json: bo
 
     settings = app.settings(timeout=timeout)
     with make_client(settings, app.env) as client:
-        return _watch(client, run_id, settings.timeout, as_json)
+        return _watch(client, run_id, settings.timeout, as_json).exit_code
 
 
 @cli.command("cancel")
@@ -501,7 +546,7 @@ def push_command(
     with make_client(settings, app.env) as client:
         for record in outcome.delivered:
             assert record.run_id is not None
-            worst = max(worst, ExitCode(_watch(client, record.run_id, settings.timeout, False)))
+            worst = max(worst, _watch(client, record.run_id, settings.timeout, False).exit_code)
     return worst
 
 
@@ -519,25 +564,20 @@ def rerun_command(
 ) -> int:
     """Rerun the job from its point of failure (a fresh run if its last run did not fail).
 
-    The job is --job-id, else the one the current branch resolves to in datachonk.yaml.
+    The job is --job-id, else the one the current branch resolves to in datachonk.yaml,
+    chosen as for `run` (a `job_id: null` entry falls back to the top-level job_id).
     """
     from datachonk_hooks.gitrepo import branch_of, open_repo
     from datachonk_hooks.trigger import make_client
 
     settings = app.settings(timeout=timeout)
     if job_id is None:
-        job_id = settings.require_job_id(branch_of(open_repo(app.cwd), "HEAD"))
+        job_id, _ = settings.manual_job(branch_of(open_repo(app.cwd), "HEAD"))
     with make_client(settings, app.env) as client:
         run = client.rerun_job(job_id)
-        say = _status(as_json)
-        say(f"Rerunning job {job_id}: run {run.id}")
-        if run.href:
-            say(run.href)
-        if wait:
-            return _watch(client, run.id, settings.timeout, as_json)
-    if as_json:
-        echo_json(run.to_json())
-    return ExitCode.OK
+        _status(as_json)(f"Rerunning job {job_id}: run {run.id}")
+        code, _ = _follow(client, run, wait=wait, timeout=settings.timeout, as_json=as_json)
+    return code
 
 
 @cli.command("manifest")
@@ -569,7 +609,7 @@ def manifest_command(app: AppContext, job_id: int | None, out_dir: Path) -> int:
     if job_id is None:
         repo = open_repo(app.cwd)
         default_branch = branch_of(repo, "origin/HEAD") or branch_of(repo, "HEAD")
-        job_id = settings.require_job_id(default_branch)
+        job_id, _ = settings.manual_job(default_branch)
     target = out_dir if out_dir.is_absolute() else app.cwd / out_dir
     with make_client(settings, app.env) as client:
         saved = download_manifest(client, job_id, target)

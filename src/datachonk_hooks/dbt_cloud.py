@@ -573,31 +573,16 @@ class DbtCloudClient:
 
     def get_artifact(self, run_id: int, path: str) -> bytes:
         """A raw artifact file of a run (`manifest.json`, `run_results.json`...)."""
-        import requests
-
-        url = f"{self.host}/api/v2/accounts/{self.account_id}/runs/{run_id}/artifacts/{path}"
-        tries = _Tries(self)
-        for _ in tries:
-            try:
-                response = self._get_session().get(
-                    url, timeout=(self.timeouts.connect, self.timeouts.read)
-                )
-            except requests.RequestException as exc:
-                tries.last = UnreachableError(self._unreachable(self._clean(exc)))
-                continue
-            if response.status_code < 400:
-                return response.content
-            error = self._error(response, _json_or_none(response), ("artifact", None))
-            if isinstance(error, NotFoundError):
-                raise NotFoundError(
-                    f"run {run_id} has no artifact {path} (HTTP 404); artifacts exist only for"
-                    " finished runs that saved them",
-                    status=404,
-                ) from None
-            if not error.transient:
-                raise error
-            tries.last = error
-        raise tries.last_error()
+        url_path = f"/api/v2/accounts/{self.account_id}/runs/{run_id}/artifacts/{path}"
+        try:
+            data: bytes = self._with_retries("GET", url_path, None, ("run", run_id), raw=True)
+        except NotFoundError:  # a 404 here mostly means the file, not the run, is missing
+            raise NotFoundError(
+                f"run {run_id} has no artifact {path} (HTTP 404); artifacts exist only for"
+                " finished runs that saved them",
+                status=404,
+            ) from None
+        return data
 
     def list_projects(self) -> list[Project]:
         path = f"/api/v3/accounts/{self.account_id}/projects/"
@@ -674,13 +659,20 @@ class DbtCloudClient:
         *,
         json_body: JSONDict | None = None,
         envelope: bool = False,
+        raw: bool = False,
     ) -> Any:
         """An idempotent request, retried on transient failures within the budget."""
         tries = _Tries(self)
         for _ in tries:
             try:
                 return self._send(
-                    method, path, params=params, json_body=json_body, what=what, envelope=envelope
+                    method,
+                    path,
+                    params=params,
+                    json_body=json_body,
+                    what=what,
+                    envelope=envelope,
+                    raw=raw,
                 )
             except _NotSent as exc:
                 tries.last = UnreachableError(self._unreachable(str(exc)))
@@ -701,8 +693,10 @@ class DbtCloudClient:
         params: Mapping[str, str | int] | None = None,
         json_body: JSONDict | None = None,
         envelope: bool = False,
+        raw: bool = False,
     ) -> Any:
-        """One HTTP exchange; returns `data` (or the whole envelope) or raises."""
+        """One HTTP exchange; returns `data` (the whole envelope, or with `raw` the body's
+        bytes, for files that have no envelope) or raises."""
         import requests
 
         session = self._get_session()
@@ -734,6 +728,8 @@ class DbtCloudClient:
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
+        if raw and response.status_code < 400:
+            return response.content
         body = _json_or_none(response)
         if response.status_code >= 400:
             raise self._error(response, body, what)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -60,33 +60,13 @@ class _Candidate:
     blob_id: pygit2.Oid
 
 
-def model_paths(tree: pygit2.Tree) -> tuple[str, ...]:
-    """Folder prefixes ("x/y/") where the tree's dbt projects keep their models.
-
-    Every dbt_project.yml found (root and up to PROJECT_SEARCH_DEPTH folders deep) contributes
-    its `model-paths` (or legacy `source-paths`), default `models`, relative to its folder.
-    An unparsable project file counts as the default; no project file at all gives ("models/",).
-    A model path of "." in a root project gives the prefix "" (the whole repository).
-    """
-    prefixes: set[str] = set()
-    found = False
-    for folder, blob in _project_files(tree):
-        found = True
-        for rel in _project_model_paths(blob):
-            prefix = _join_model_path(folder, rel)
-            if prefix is not None:
-                prefixes.add(prefix)
-    if not found:
-        return tuple(f"{p}/" for p in DEFAULT_MODEL_PATHS)
-    return tuple(sorted(prefixes))
+def project_folders(tree: pygit2.Tree) -> Iterator[str]:
+    """Folders ("" for the root) that hold a dbt_project.yml, nearest first, found lazily:
+    callers stop at the first one they need, before the rest of the tree is read."""
+    return (folder for folder, _ in _project_files(tree))
 
 
-def project_folders(tree: pygit2.Tree) -> list[str]:
-    """Folders ("" for the root) that hold a dbt_project.yml, nearest first."""
-    return [folder for folder, _ in _project_files(tree)]
-
-
-def _project_files(tree: pygit2.Tree) -> Iterable[tuple[str, pygit2.Blob]]:
+def _project_files(tree: pygit2.Tree) -> Iterator[tuple[str, pygit2.Blob]]:
     """(folder, blob) of each dbt_project.yml, breadth-first; folder is "" for the root."""
     level: list[tuple[str, pygit2.Tree]] = [("", tree)]
     for depth in range(PROJECT_SEARCH_DEPTH + 1):
@@ -309,7 +289,7 @@ class _ProjectLookup:
             found = tuple(sorted({prefix for prefix in joined if prefix is not None}))
         elif folder:
             found = self._for_folder(posixpath.dirname(folder))
-        elif next(iter(_project_files(self.tree)), None) is None:
+        elif next(project_folders(self.tree), None) is None:
             found = tuple(f"{p}/" for p in DEFAULT_MODEL_PATHS)  # no dbt project anywhere
         else:
             found = ()  # outside every dbt project of the repository

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pygit2
 
@@ -21,6 +22,9 @@ from datachonk_hooks.push import (
     updates_from_pre_commit,
     updates_from_stdin,
 )
+
+if TYPE_CHECKING:
+    from datachonk_hooks.trigger import TriggerPlan, UpdatePlan
 
 ENV_DRY_RUN = "DATACHONK_DRY_RUN"
 ENV_STRICT = "DATACHONK_STRICT"
@@ -107,26 +111,24 @@ def run_pre_push(
             f"{PREFIX} this push has DataChonk-generated models but no dbt Cloud connection"
             " is configured; run `datachonk-hook connect` to trigger runs on push"
         )
-    triggers = [p for p in plans if p.trigger is not None]
-    _hand_over(repo, push, env, triggers, echo)
+    _hand_over(repo, push, env, [p.trigger for p in plans if p.trigger is not None], echo)
     return ExitCode.OK
 
 
 def _show_dry_run(
-    plans: Sequence[object], echo: Callable[[str], None], echo_json: Callable[[object], None] | None
+    plans: Sequence[UpdatePlan],
+    echo: Callable[[str], None],
+    echo_json: Callable[[object], None] | None,
 ) -> None:
     import json
 
-    from datachonk_hooks.trigger import UpdatePlan
-
-    typed = [p for p in plans if isinstance(p, UpdatePlan)]
     if echo_json is not None:
-        echo_json({"dry_run": True, "updates": [p.to_json() for p in typed]})
+        echo_json({"dry_run": True, "updates": [p.to_json() for p in plans]})
         return
     echo("Dry run: nothing is recorded or sent.")
-    if not typed:
+    if not plans:
         echo("no refs to push")
-    for plan in typed:
+    for plan in plans:
         update = plan.update
         echo(f"{update.local_ref} {update.local_sha[:7]} -> {update.remote_ref}")
         for model in plan.models:
@@ -144,13 +146,12 @@ def _hand_over(
     repo: pygit2.Repository,
     push: PushInput,
     env: Mapping[str, str],
-    triggers: Sequence[object],
+    triggers: Sequence[TriggerPlan],
     echo: Callable[[str], None],
 ) -> None:
     """Record the triggers as awaiting the push, and start the waiter when there is work."""
     from datachonk_hooks.landing import git_push_pid, spawn_waiter
     from datachonk_hooks.ledger import Ledger, TriggerState, ledger_file
-    from datachonk_hooks.trigger import UpdatePlan
 
     foreground = bool(env.get(ENV_FOREGROUND))
     if not triggers and not ledger_file(repo).exists():
@@ -167,17 +168,9 @@ def _hand_over(
             foreground=foreground,
         )
         new = 0
-        for plan in triggers:
-            assert isinstance(plan, UpdatePlan) and plan.trigger is not None
-            trigger = plan.trigger
-            row, created = ledger.add_trigger(
-                host=trigger.host,
-                account_id=trigger.account_id,
-                job_id=trigger.job_id,
-                request=trigger.request,
-                source="push",
-                push_id=record.id,
-                awaiting_push=True,
+        for trigger in triggers:
+            row, created = trigger.add_to(
+                ledger, source="push", push_id=record.id, awaiting_push=True
             )
             sha, branch = row.sha[:7], row.branch
             if created:

@@ -388,14 +388,7 @@ def _add_extra_refs(waiter: Waiter, env: Mapping[str, str]) -> None:
         if plan.trigger is None:
             waiter.log(f"{update.remote_ref}: {plan.skipped}")
             continue
-        waiter.ledger.add_trigger(
-            host=plan.trigger.host,
-            account_id=plan.trigger.account_id,
-            job_id=plan.trigger.job_id,
-            request=plan.trigger.request,
-            source="push",
-            push_id=waiter.push.id,
-        )
+        plan.trigger.add_to(waiter.ledger, source="push", push_id=waiter.push.id)
         waiter.log(f"{update.remote_ref}: also pushed, with generated models")
 
 

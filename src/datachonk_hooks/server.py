@@ -13,7 +13,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-import re
 import secrets
 import socket
 import threading
@@ -33,36 +32,35 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from datachonk_hooks import __version__
 from datachonk_hooks.account import (
+    JobRow,
     Workspace,
     check_status,
     client_for,
     connect_account,
     list_jobs,
+    projects_json,
 )
-from datachonk_hooks.cause import CauseContext, build_cause, clean
+from datachonk_hooks.cause import clean
 from datachonk_hooks.config import MAX_ID, Settings, normalize_host
-from datachonk_hooks.credentials import ENV_TOKEN, redact
+from datachonk_hooks.credentials import ENV_TOKEN, check_token_text, redact
 from datachonk_hooks.dbt_cloud import (
     AuthenticationError,
     BadRequestError,
     BadResponseError,
     DbtCloudClient,
     DbtCloudError,
-    Job,
     NotFoundError,
     PermissionDeniedError,
     Project,
     RateLimitedError,
-    Run,
     ServerError,
-    TriggerRequest,
     UnknownOutcomeError,
     UnreachableError,
 )
 from datachonk_hooks.errors import ConfigError, DatachonkError, GitError
-from datachonk_hooks.gitrepo import CommitInfo, branch_of, open_repo, resolve_commit, work_tree
+from datachonk_hooks.gitrepo import open_repo, work_tree
 from datachonk_hooks.ledger import LedgerError
-from datachonk_hooks.trigger import TriggerPlan, literal_cause, trigger_through_ledger
+from datachonk_hooks.trigger import TriggerPlan, plan_manual_trigger, trigger_through_ledger
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +70,6 @@ PREFIX: Final = "/api/dbt-cloud"
 
 # --------------------------------------------------------------------------- request bodies
 
-_TOKEN_PATTERN: Final = "^[!-~]+$"
-_TOKEN: Final = re.compile(_TOKEN_PATTERN)
 _Id = Annotated[int, Field(ge=1, le=MAX_ID, description="A dbt Cloud id (64-bit).")]
 
 
@@ -91,7 +87,8 @@ class ConnectRequest(_Body):
         min_length=1,
         max_length=4096,
         description="A dbt Cloud API token.",
-        json_schema_extra={"pattern": _TOKEN_PATTERN},
+        # check_token_text's rule (printable ASCII, no spaces), told to clients and generators
+        json_schema_extra={"pattern": "^[!-~]+$"},
     )
     host: str | None = Field(
         default=None,
@@ -104,9 +101,14 @@ class ConnectRequest(_Body):
     @field_validator("token")
     @classmethod
     def _token_is_one_word(cls, value: SecretStr) -> SecretStr:
-        # it travels in an HTTP header: anything else cannot even be sent
-        if not _TOKEN.fullmatch(value.get_secret_value()):
-            raise ValueError("the token must be printable ASCII without spaces")
+        """`connect`'s own check; whitespace around it is refused too, not stripped: a program
+        wrote this JSON, so that is a bug to report."""
+        text = value.get_secret_value()
+        try:
+            if check_token_text(text) != text:
+                raise ValueError("the API token must not start or end with whitespace")
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("host")
@@ -611,11 +613,12 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
             missing="keep",
             echo=log.info,
         )
+        job = JobRow(connection.job, None).to_json() if connection.job else None
         return ConnectResponse(
             host=connection.host,
             account_id=connection.account_id,
             project=_project_out(connection.project) if connection.project else None,
-            job=_job_out(connection.job) if connection.job else None,
+            job=JobOut.model_validate(job) if job else None,
             projects=_projects_out(connection.projects),
             config_file=str(connection.config_file),
             token_stored_in=connection.token_stored_in,
@@ -630,17 +633,8 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
     def status() -> StatusResponse:
         """Whether dbt Cloud accepts the token, and the account's projects (`status --json`)."""
         found = check_status(workspace)
-        return StatusResponse(
-            host=found.host,
-            account_id=found.account_id,
-            project_id=found.project_id,
-            job_id=found.job_id,
-            config_file=str(found.config_file) if found.config_file else None,
-            token_source=found.token_source,
-            accepted=found.accepted,
-            problem=known.redact(found.problem) if found.problem else None,
-            projects=_projects_out(found.projects),
-        )
+        problem = known.redact(found.problem) if found.problem else None
+        return StatusResponse.model_validate({**found.to_json(), "problem": problem})
 
     @app.get(
         f"{PREFIX}/projects/{{project_id}}/jobs",
@@ -652,7 +646,7 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
         """The jobs of one project with their latest runs (`jobs --json`)."""
         rows = list_jobs(workspace, project_id)
         return JobsResponse(
-            project_id=project_id, jobs=[_job_out(row.job, row.last_run) for row in rows]
+            project_id=project_id, jobs=[JobOut.model_validate(row.to_json()) for row in rows]
         )
 
     @app.post(
@@ -672,13 +666,10 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
         settings = workspace.settings()
         repo = open_repo(workspace.cwd)
         plan = plan_api_trigger(settings, repo, wanted)
-        said: list[str] = []
         with client(settings) as dbt_cloud:
             outcome = trigger_through_ledger(
-                repo, plan, dbt_cloud, force=wanted.force, echo=said.append
+                repo, plan, dbt_cloud, force=wanted.force, echo=lambda line: log.info("%s", line)
             )
-        for line in said:
-            log.info("%s", line)
         return TriggerRunResponse(
             triggered=outcome.triggered, run=RunOut.model_validate(outcome.run.to_json())
         )
@@ -703,38 +694,20 @@ def _project_out(project: Project) -> ProjectOut:
 
 
 def _projects_out(projects: Sequence[Project] | None) -> list[ProjectOut] | None:
-    return None if projects is None else [_project_out(p) for p in projects]
-
-
-def _job_out(job: Job, last_run: Run | None = None) -> JobOut:
-    return JobOut(
-        id=job.id,
-        name=job.name,
-        project_id=job.project_id,
-        environment_id=job.environment_id,
-        job_type=job.job_type,
-        active=job.active,
-        triggers=list(job.triggers),
-        last_run=None
-        if last_run is None
-        else LastRunOut(
-            id=last_run.id,
-            status=int(last_run.status),
-            status_humanized=last_run.status.label,
-            href=last_run.href,
-            created_at=last_run.created_at.isoformat() if last_run.created_at else None,
-            finished_at=last_run.finished_at.isoformat() if last_run.finished_at else None,
-        ),
-    )
+    """As `projects --json` spells them, so the two cannot drift."""
+    if projects is None:
+        return None
+    return [ProjectOut.model_validate(item) for item in projects_json(projects)]
 
 
 def plan_api_trigger(
     settings: Settings, repo: pygit2.Repository, wanted: TriggerRunRequest
 ) -> TriggerPlan:
-    """The trigger for a trigger-run body: `plan_manual_trigger` with a branch override.
+    """The trigger for a trigger-run body: `plan_manual_trigger`, so it chooses the job and the
+    schema override exactly as `datachonk-hook run` does.
 
     The commit is git_sha, else the tip of git_branch, else HEAD; the branch is git_branch,
-    else the branch that ref names. The job follows the branch, as for a push.
+    else the branch that ref names (none for a sha).
     """
     if wanted.git_sha is not None:
         ref, where = wanted.git_sha, "git_sha"
@@ -742,38 +715,23 @@ def plan_api_trigger(
         ref, where = f"refs/heads/{wanted.git_branch}", "git_branch"
     else:
         ref, where = "HEAD", "HEAD"
+    steps = wanted.steps_override
     try:
-        commit = CommitInfo.of(resolve_commit(repo, ref))
+        return plan_manual_trigger(
+            settings,
+            repo,
+            ref,
+            job_id=wanted.job_id,
+            cause=wanted.cause,
+            branch=wanted.git_branch,
+            steps_override=tuple(step.strip() for step in steps) if steps else None,
+        )
     except GitError:
+        # the API's caller names the field, not a ref they never typed
         raise GitError(
             f"{where}: {ref.removeprefix('refs/heads/')!r} names no commit in the repository"
             + (" (commit or fetch it first)" if where != "HEAD" else "")
         ) from None
-    branch = wanted.git_branch
-    if branch is None and wanted.git_sha is None:
-        branch = branch_of(repo, ref)
-    context = CauseContext(
-        subject=commit.subject, sha=commit.sha, branch=branch, author=commit.author
-    )
-    cause = (
-        literal_cause(wanted.cause)
-        if wanted.cause is not None
-        else build_cause(context, settings.cause)
-    )
-    request = TriggerRequest(
-        cause=cause,
-        git_sha=commit.sha,
-        git_branch=branch,
-        steps_override=tuple(s.strip() for s in wanted.steps_override)
-        if wanted.steps_override
-        else None,
-    )
-    return TriggerPlan(
-        host=settings.host,
-        account_id=settings.require_account_id(),
-        job_id=settings.require_job_id(branch, explicit=wanted.job_id),
-        request=request,
-    )
 
 
 # --------------------------------------------------------------------------- serving

@@ -42,6 +42,27 @@ class TriggerPlan:
     def url(self) -> str:
         return f"{self.host}/api/v2/accounts/{self.account_id}/jobs/{self.job_id}/run/"
 
+    def add_to(
+        self,
+        ledger: Ledger,
+        *,
+        source: str,
+        push_id: int | None = None,
+        awaiting_push: bool = False,
+        force: bool = False,
+    ) -> tuple[TriggerRecord, bool]:
+        """Record this trigger in the ledger: (its row, whether it is new); see `add_trigger`."""
+        return ledger.add_trigger(
+            host=self.host,
+            account_id=self.account_id,
+            job_id=self.job_id,
+            request=self.request,
+            source=source,
+            push_id=push_id,
+            awaiting_push=awaiting_push,
+            force=force,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "host": self.host,
@@ -71,13 +92,19 @@ def plan_manual_trigger(
     *,
     job_id: int | None = None,
     cause: str | None = None,
+    branch: str | None = None,
+    steps_override: tuple[str, ...] | None = None,
 ) -> TriggerPlan:
-    """The trigger for the commit at `ref` (`datachonk-hook run`)."""
+    """The trigger for the commit at `ref` (`datachonk-hook run`, the local API).
+
+    The branch is `branch` when given, else the one `ref` names. The job is `job_id`, else
+    `Settings.manual_job` chooses.
+    """
     from datachonk_hooks.cause import CauseContext, build_cause
     from datachonk_hooks.dbt_cloud import TriggerRequest
 
     commit = CommitInfo.of(resolve_commit(repo, ref))
-    branch = branch_of(repo, ref)
+    branch = branch if branch is not None else branch_of(repo, ref)
     context = CauseContext(
         subject=commit.subject, sha=commit.sha, branch=branch, author=commit.author
     )
@@ -87,14 +114,10 @@ def plan_manual_trigger(
         cause=literal_cause(cause) if cause is not None else build_cause(context, settings.cause),
         git_sha=commit.sha,
         git_branch=branch,
+        steps_override=steps_override,
         schema_override=target.schema_override if job_id is None else None,
     )
-    if job_id is not None:
-        chosen, route = settings.require_job_id(branch, explicit=job_id), "--job-id"
-    elif target.job_id is not None:
-        chosen, route = target.job_id, target.source
-    else:
-        chosen, route = settings.require_job_id(None), "job_id"
+    chosen, route = settings.manual_job(branch, job_id)
     return TriggerPlan(
         host=settings.host,
         account_id=account_id,
@@ -465,14 +488,7 @@ def trigger_through_ledger(
 
     sha = plan.request.git_sha or ""
     with Ledger.for_repo(repo) as ledger:
-        row, created = ledger.add_trigger(
-            host=plan.host,
-            account_id=plan.account_id,
-            job_id=plan.job_id,
-            request=plan.request,
-            source=source,
-            force=force,
-        )
+        row, created = plan.add_to(ledger, source=source, force=force)
         if not created and row.run_id is not None:
             echo(
                 f"{sha[:7]} already triggered run {row.run_id} of job {plan.job_id};"
