@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import GENERATED_SQL, GIT_IDENTITY, TOKEN, commit_files, git
 
-pytest_plugins = ["tests.e2e"]
+pytest_plugins = ["tests.e2e", "tests.reliability"]
 
 if TYPE_CHECKING:
     from datachonk_hooks.sandbox import Sandbox

@@ -113,14 +113,21 @@ def remote(tmp_path: Path, cloud: Sandbox) -> Path:
     return bare
 
 
-@pytest.fixture
-def with_pre_commit(tmp_path: Path, remote: Path, env: dict[str, str]) -> Clone:
-    clone = make_clone(tmp_path, "work", remote, env)
-    (clone.path / ".pre-commit-config.yaml").write_text(PRE_COMMIT_CONFIG)
+def pre_commit_clone(
+    tmp_path: Path, remote: Path, env: dict[str, str], name: str = "work", extra: str = ""
+) -> Clone:
+    """A clone whose pre-push hook is pre-commit running our hook (`extra`: more config)."""
+    clone = make_clone(tmp_path, name, remote, env)
+    (clone.path / ".pre-commit-config.yaml").write_text(PRE_COMMIT_CONFIG + extra)
     clone.run("git", "add", ".pre-commit-config.yaml")
     clone.run("git", "commit", "--quiet", "-m", "Use pre-commit")
     clone.run(str(BIN / "pre-commit"), "install")
     return clone
+
+
+@pytest.fixture
+def with_pre_commit(tmp_path: Path, remote: Path, env: dict[str, str]) -> Clone:
+    return pre_commit_clone(tmp_path, remote, env)
 
 
 @pytest.fixture

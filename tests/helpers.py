@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 #: A recognisable token: tests scan every output for it.
@@ -48,3 +49,30 @@ def config_yaml(host: str, *, job_id: int = 11111, extra: str = "") -> str:
         f"    job_id: {job_id}\n"
         "    auto_trigger: true\n" + extra
     )
+
+
+def remote_and_clone(top: Path, name: str = "work") -> tuple[Path, Path]:
+    """An empty bare remote (`top/remote.git`) and a clone of it (`top/name`) on main."""
+    bare = top / "remote.git"
+    git(top, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    path = top / name
+    git(top, "clone", "--quiet", str(bare), str(path))
+    git(path, "checkout", "--quiet", "-b", "main")
+    return bare, path
+
+
+#: where a test Clock starts
+START = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock the test moves by hand (the ledger takes one)."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)

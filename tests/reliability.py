@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
+
 from datachonk_hooks.ledger import Ledger, TriggerState
 from datachonk_hooks.sandbox import Sandbox
 from tests.e2e import BIN, Clone
@@ -362,3 +364,9 @@ def no_waiters_left(folder: Path, timeout: float = 30.0) -> Iterator[None]:
         for pid in left:
             kill(pid)
     assert not left, f"landing waiters still running after the test: {left}"
+
+
+@pytest.fixture
+def scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Scenario:
+    """The scenario a reliability test counts its figures in."""
+    return Scenario(request.node.nodeid, tmp_path)

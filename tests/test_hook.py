@@ -15,7 +15,15 @@ from datachonk_hooks.hook import PushInput, pre_push_main, read_push, run_pre_pu
 from datachonk_hooks.ledger import Ledger, TriggerState
 from datachonk_hooks.push import PushUpdate
 from datachonk_hooks.sandbox import Sandbox
-from tests.helpers import GENERATED_SQL, HAND_SQL, TOKEN, commit_files, config_yaml, git
+from tests.helpers import (
+    GENERATED_SQL,
+    HAND_SQL,
+    TOKEN,
+    commit_files,
+    config_yaml,
+    git,
+    remote_and_clone,
+)
 
 BROKEN = "deploy:\n  dbt_cloud:\n    account_id: twelve\n"
 
@@ -72,11 +80,7 @@ class Work:
 
 @pytest.fixture
 def work(tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Work:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
-    path = tmp_path / "work"
-    git(tmp_path, "clone", "--quiet", str(bare), str(path))
-    git(path, "checkout", "--quiet", "-b", "main")
+    _, path = remote_and_clone(tmp_path)
     commit_files(
         path,
         {"dbt_project.yml": "name: shop\n", "datachonk.yaml": config_yaml(sandbox.url)},

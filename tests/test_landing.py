@@ -27,7 +27,7 @@ from datachonk_hooks.ledger import Ledger, PushRecord, TriggerState, pid_alive
 from datachonk_hooks.push import PushUpdate, tracking_refs
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger import ClientPool
-from tests.helpers import GENERATED_SQL, TOKEN, commit_files, git
+from tests.helpers import GENERATED_SQL, TOKEN, commit_files, git, remote_and_clone
 
 ENV = {"DBT_CLOUD_API_TOKEN": TOKEN}
 HOST = "http://127.0.0.1:9"  # never contacted unless a test says so
@@ -63,11 +63,7 @@ class Work:
 
 @pytest.fixture
 def work(tmp_path: Path) -> Work:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
-    path = tmp_path / "work"
-    git(tmp_path, "clone", "--quiet", str(bare), str(path))
-    git(path, "checkout", "--quiet", "-b", "main")
+    bare, path = remote_and_clone(tmp_path)
     commit_files(path, {"dbt_project.yml": "name: shop\n"}, "Start")
     git(path, "push", "--quiet", "origin", "main")
     return Work(path, bare)

@@ -15,7 +15,15 @@ import pytest
 from ruamel.yaml import YAML
 
 from datachonk_hooks.sandbox import Sandbox
-from tests.helpers import GENERATED_SQL, HAND_SQL, TOKEN, commit_files, config_yaml, git
+from tests.helpers import (
+    GENERATED_SQL,
+    HAND_SQL,
+    TOKEN,
+    commit_files,
+    config_yaml,
+    git,
+    remote_and_clone,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / ".pre-commit-hooks.yaml"
@@ -128,11 +136,7 @@ def test_pre_commit_installs_the_manifest_and_a_push_triggers_one_run(
         "DATACHONK_LANDING_TIMEOUT": "60",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
-    work = tmp_path / "work"
-    git(tmp_path, "clone", "--quiet", str(bare), str(work))
-    git(work, "checkout", "--quiet", "-b", "main")
+    _, work = remote_and_clone(tmp_path)
     config = (
         "default_install_hook_types: [pre-push]\n"
         "repos:\n"

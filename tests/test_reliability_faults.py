@@ -18,7 +18,7 @@ import pytest
 
 from datachonk_hooks.ledger import TriggerRecord, TriggerState
 from datachonk_hooks.sandbox import Sandbox
-from tests.e2e import BIN, PRE_COMMIT_CONFIG, Clone, make_clone, settled
+from tests.e2e import Clone, make_clone, pre_commit_clone, settled
 from tests.helpers import GENERATED_SQL, TOKEN, config_yaml
 from tests.reliability import (
     JOB,
@@ -142,20 +142,6 @@ WATCHED = "    wait: true\n    timeout: 60\n"
 def env(env: dict[str, str]) -> dict[str, str]:
     """Give up within seconds, not the default 90, so outages outlast the waiter quickly."""
     return {**env, "DATACHONK_RETRY_BUDGET": "3"}
-
-
-@pytest.fixture
-def scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Scenario:
-    return Scenario(request.node.nodeid, tmp_path)
-
-
-def pre_commit_clone(tmp_path: Path, remote: Path, env: dict[str, str]) -> Clone:
-    clone = make_clone(tmp_path, "work", remote, env)
-    (clone.path / ".pre-commit-config.yaml").write_text(PRE_COMMIT_CONFIG)
-    clone.run("git", "add", ".pre-commit-config.yaml")
-    clone.run("git", "commit", "--quiet", "-m", "Use pre-commit")
-    clone.run(str(BIN / "pre-commit"), "install")
-    return clone
 
 
 def the_trigger(clone: Clone) -> TriggerRecord:

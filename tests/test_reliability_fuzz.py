@@ -31,7 +31,7 @@ from datachonk_hooks.errors import ConfigError, ExitCode
 from datachonk_hooks.gitrepo import ZERO_SHA, CommitInfo
 from datachonk_hooks.hook import pre_push_main
 from datachonk_hooks.push import PushInputError, updates_from_pre_commit, updates_from_stdin
-from tests.helpers import GENERATED_SQL, commit_files, config_yaml, git
+from tests.helpers import GENERATED_SQL, commit_files, config_yaml, git, remote_and_clone
 from tests.reliability import RESULTS_ENV, attempt
 
 FUZZ = settings(
@@ -63,11 +63,7 @@ def tried(name: str) -> None:
 def repo_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A configured dbt project with a generated model, pushed to origin, and one more."""
     top = tmp_path_factory.mktemp("fuzz")
-    bare = top / "remote.git"
-    git(top, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
-    work = top / "work"
-    git(top, "clone", "--quiet", str(bare), str(work))
-    git(work, "checkout", "--quiet", "-b", "main")
+    _, work = remote_and_clone(top)
     commit_files(
         work,
         {

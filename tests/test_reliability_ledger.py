@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pygit2
@@ -40,22 +39,10 @@ from datachonk_hooks.trigger import (
     plan_manual_trigger,
     trigger_through_ledger,
 )
-from tests.helpers import TOKEN, config_yaml
+from tests.helpers import TOKEN, Clock, config_yaml
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
-START = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 HOST = socket.gethostname()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kwargs: float) -> None:
-        self.now += timedelta(**kwargs)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from datachonk_hooks.ledger import TriggerRecord, TriggerState
 from datachonk_hooks.sandbox import Sandbox
-from tests.e2e import BIN, PRE_COMMIT_CONFIG, Clone, make_clone, settled
+from tests.e2e import Clone, make_clone, pre_commit_clone, settled
 from tests.helpers import GENERATED_SQL, config_yaml, git
 from tests.reliability import (
     HOOK,
@@ -47,22 +47,6 @@ SLOW_SECOND_HOOK = """\
         pass_filenames: false
         always_run: true
 """
-
-
-@pytest.fixture
-def scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Scenario:
-    return Scenario(request.node.nodeid, tmp_path)
-
-
-def pre_commit_clone(
-    tmp_path: Path, remote: Path, env: dict[str, str], name: str = "work", extra: str = ""
-) -> Clone:
-    clone = make_clone(tmp_path, name, remote, env)
-    (clone.path / ".pre-commit-config.yaml").write_text(PRE_COMMIT_CONFIG + extra)
-    clone.run("git", "add", ".pre-commit-config.yaml")
-    clone.run("git", "commit", "--quiet", "-m", "Use pre-commit")
-    clone.run(str(BIN / "pre-commit"), "install")
-    return clone
 
 
 def triggers(clone: Clone) -> list[TriggerRecord]:

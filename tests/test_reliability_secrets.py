@@ -25,7 +25,7 @@ from datachonk_hooks.credentials import Token
 from datachonk_hooks.dbt_cloud import DbtCloudClient, TriggerRequest
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.sandbox import Sandbox
-from tests.e2e import BIN, PRE_COMMIT_CONFIG, Clone, make_clone, settled
+from tests.e2e import BIN, Clone, pre_commit_clone, settled
 from tests.helpers import GENERATED_SQL, TOKEN, config_yaml, git
 from tests.reliability import (
     HOOK,
@@ -46,20 +46,6 @@ def boom(records):
 history.history_lines = boom
 sys.exit(cli.main(["history"]))
 """
-
-
-@pytest.fixture
-def scenario(request: pytest.FixtureRequest, tmp_path: Path) -> Scenario:
-    return Scenario(request.node.nodeid, tmp_path)
-
-
-def pre_commit_clone(tmp_path: Path, remote: Path, env: dict[str, str]) -> Clone:
-    clone = make_clone(tmp_path, "work", remote, env)
-    (clone.path / ".pre-commit-config.yaml").write_text(PRE_COMMIT_CONFIG)
-    clone.run("git", "add", ".pre-commit-config.yaml")
-    clone.run("git", "commit", "--quiet", "-m", "Use pre-commit")
-    clone.run(str(BIN / "pre-commit"), "install")
-    return clone
 
 
 @pytest.mark.slow

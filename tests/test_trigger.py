@@ -30,7 +30,15 @@ from datachonk_hooks.trigger import (
     plan_push_update,
     trigger_through_ledger,
 )
-from tests.helpers import GENERATED_SQL, HAND_SQL, TOKEN, commit_files, config_yaml, git
+from tests.helpers import (
+    GENERATED_SQL,
+    HAND_SQL,
+    TOKEN,
+    commit_files,
+    config_yaml,
+    git,
+    remote_and_clone,
+)
 
 ENV = {"DBT_CLOUD_API_TOKEN": TOKEN}
 FAST = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, budget=2.0)
@@ -64,11 +72,7 @@ class Work:
 
 @pytest.fixture
 def work(tmp_path: Path, sandbox: Sandbox) -> Work:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
-    path = tmp_path / "work"
-    git(tmp_path, "clone", "--quiet", str(bare), str(path))
-    git(path, "checkout", "--quiet", "-b", "main")
+    _, path = remote_and_clone(tmp_path)
     commit_files(
         path,
         {
