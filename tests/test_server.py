@@ -942,3 +942,57 @@ def test_concurrent_triggers_of_one_commit_start_one_run(api: Api, fast_sandbox:
     assert all(error["code"] == "trigger_in_progress" for error in refused)
     assert [body["triggered"] for body in ok].count(True) == 1
     assert {body["run"]["id"] for body in ok} == {fast_sandbox.runs[0].id}
+
+
+def test_trigger_run_for_a_commit_awaiting_its_push_is_409(
+    api: Api, repo: Path, fast_sandbox: Sandbox
+) -> None:
+    """The hook recorded the commit and its waiter will send it once the push lands."""
+    import pygit2
+
+    from datachonk_hooks.dbt_cloud import TriggerRequest
+    from datachonk_hooks.ledger import Ledger
+
+    sha = git(repo, "rev-parse", "HEAD")
+    with Ledger.for_repo(pygit2.Repository(str(repo))) as ledger:
+        ledger.add_trigger(
+            host=fast_sandbox.url,
+            account_id=12345,
+            job_id=11111,
+            request=TriggerRequest(cause="pushed", git_sha=sha, git_branch="main"),
+            source="push",
+            awaiting_push=True,
+        )
+    error = error_of(api.post("/api/dbt-cloud/trigger-run"), 409)
+    assert error["code"] == "trigger_in_progress"
+    assert "waiting for its push to land" in error["message"]
+    assert fast_sandbox.runs == []
+
+
+def test_every_error_the_api_can_meet_has_its_status() -> None:
+    """A new error class must be given its HTTP status, not fall through to a 500."""
+    import datachonk_hooks.account
+    import datachonk_hooks.trigger
+    from datachonk_hooks import server
+    from datachonk_hooks.errors import DatachonkError
+
+    assert datachonk_hooks.account and datachonk_hooks.trigger  # their classes are loaded
+
+    def subclasses(kind: type[DatachonkError]) -> list[type[DatachonkError]]:
+        return [kind, *(sub for child in kind.__subclasses__() for sub in subclasses(child))]
+
+    left_out = {
+        "DatachonkError": "a base class, never raised as such",
+        "DbtCloudError": "a base class, never raised as such",
+        "RefusedError": "raised while handling the dbt Cloud error it explains",
+        "PushInputError": "only the hook reads a push",
+        "DemoError": "only `make demo` raises it",
+    }
+    unmapped = [
+        kind.__name__
+        for kind in subclasses(DatachonkError)
+        if kind.__module__.startswith("datachonk_hooks.")
+        and kind.__name__ not in left_out
+        and not any(issubclass(kind, mapped) for mapped, _, _ in server._KINDS)
+    ]
+    assert unmapped == []

@@ -187,6 +187,7 @@ def _run_ci(
     from dataclasses import replace
 
     from datachonk_hooks.ci import plan_ci_push, summary_lines, write_summary
+    from datachonk_hooks.config import parse_timeout
     from datachonk_hooks.gitrepo import open_repo
     from datachonk_hooks.trigger import literal_cause, make_client, trigger_through_ledger
 
@@ -196,7 +197,8 @@ def _run_ci(
     # Flags are checked before anything is sent. An empty --cause would otherwise mean
     # "none" to the plan, which then builds one.
     cause = literal_cause(cause) if cause is not None else None
-    timeout = _checked_timeout(timeout)
+    if timeout is not None:
+        timeout = parse_timeout(timeout, where="--timeout")
     repo = open_repo(app.cwd)
     context, update_plan = plan_ci_push(repo, app.env, cause=cause)
     plan, settings = update_plan.trigger, update_plan.settings
@@ -222,16 +224,6 @@ def _run_ci(
         )
     write_summary(context, summary_lines(context, run, plan.job_id))
     return code
-
-
-def _checked_timeout(flag: int | None) -> int | None:
-    """--timeout checked as `AppContext.settings` checks it, for CI mode, which loads none."""
-    if flag is None:
-        return None
-    from datachonk_hooks.config import Overrides, load_settings
-
-    checked = load_settings(None, source="--timeout", env={}, overrides=Overrides(timeout=flag))
-    return checked.timeout
 
 
 def _follow(

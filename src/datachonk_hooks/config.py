@@ -261,7 +261,7 @@ def load_settings(
         host = normalize_host(env_host, where=ENV_HOST)
     timeout = settings.timeout
     if overrides.timeout is not None:
-        timeout = _parse_timeout(overrides.timeout, where="--timeout")
+        timeout = parse_timeout(overrides.timeout, where="--timeout")
     return replace(
         settings,
         host=host,
@@ -652,7 +652,8 @@ def _parse_id(value: object, *, where: str) -> int:
     return number
 
 
-def _parse_timeout(value: object, *, where: str) -> int:
+def parse_timeout(value: object, *, where: str) -> int:
+    """Seconds to watch a run: a positive integer, at most MAX_TIMEOUT (7 days)."""
     number = _as_int(value)
     if number is None or not 1 <= number <= MAX_TIMEOUT:
         raise _error(
@@ -844,7 +845,7 @@ _VALUE_PARSERS: Final[dict[str, Callable[..., Any]]] = {
     "cause": _parse_cause,
     "select_changed": _parse_bool,
     "wait": _parse_bool,
-    "timeout": _parse_timeout,
+    "timeout": parse_timeout,
     "cancel_superseded": _parse_bool,
 }
 #: every key allowed under `deploy.dbt_cloud`: the plain values, then the two mappings

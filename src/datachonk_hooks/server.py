@@ -48,7 +48,6 @@ from datachonk_hooks.dbt_cloud import (
     BadRequestError,
     BadResponseError,
     DbtCloudClient,
-    DbtCloudError,
     NotFoundError,
     PermissionDeniedError,
     Project,
@@ -60,7 +59,13 @@ from datachonk_hooks.dbt_cloud import (
 from datachonk_hooks.errors import ConfigError, DatachonkError, GitError
 from datachonk_hooks.gitrepo import open_repo, work_tree
 from datachonk_hooks.ledger import LedgerError
-from datachonk_hooks.trigger import TriggerPlan, plan_manual_trigger, trigger_through_ledger
+from datachonk_hooks.trigger import (
+    AwaitingPushError,
+    BusyElsewhereError,
+    TriggerPlan,
+    plan_manual_trigger,
+    trigger_through_ledger,
+)
 
 log = logging.getLogger(__name__)
 
@@ -363,14 +368,9 @@ _KINDS: Final[tuple[tuple[type[DatachonkError], int, str], ...]] = (
     (ConfigError, 400, "config_error"),
     (GitError, 422, "git_error"),
     (LedgerError, 503, "ledger_error"),
+    (BusyElsewhereError, 409, "trigger_in_progress"),
+    (AwaitingPushError, 409, "trigger_in_progress"),
 )
-#: for an error that only carries dbt Cloud's status (`connect` words its refusals itself)
-_BY_STATUS: Final = {
-    401: (401, "dbt_cloud_unauthorized"),
-    403: (403, "dbt_cloud_forbidden"),
-    404: (404, "dbt_cloud_not_found"),
-    429: (429, "dbt_cloud_rate_limited"),
-}
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -384,15 +384,13 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _status_of(exc: DatachonkError) -> tuple[int, str]:
-    """The HTTP status and code for a domain error: by its kind, else by dbt Cloud's status."""
+    """The HTTP status and code for a domain error, by its kind or the kind it rewords
+    (`connect`'s RefusedError is raised while handling the dbt Cloud error it explains)."""
     for cause in _causes(exc):
         for kind, status, code in _KINDS:
             if isinstance(cause, kind):
                 return status, code
-    if isinstance(exc, DbtCloudError):
-        return _BY_STATUS.get(exc.status or 0, (502, "dbt_cloud_error"))
-    # trigger_through_ledger: another process is sending it, or its push has not landed yet
-    return 409, "trigger_in_progress"
+    return 500, "internal_error"  # a kind missing from _KINDS: a bug, as any other 500
 
 
 def _retry_after(exc: BaseException) -> float | None:

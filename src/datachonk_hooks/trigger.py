@@ -462,6 +462,10 @@ class BusyElsewhereError(DatachonkError):
     exit_code = ExitCode.TIMEOUT
 
 
+class AwaitingPushError(DatachonkError):
+    """The commit's trigger waits for its push to land; the waiter will send it (exit 2)."""
+
+
 @dataclass(frozen=True)
 class ManualTrigger:
     """The run a manual trigger points at, and whether this call started it."""
@@ -496,7 +500,7 @@ def trigger_through_ledger(
             )
             return ManualTrigger(client.get_run(row.run_id, related=()), triggered=False)
         if row.state is TriggerState.AWAITING_PUSH:
-            raise DatachonkError(
+            raise AwaitingPushError(
                 f"{sha[:7]} is waiting for its push to land and will be triggered then (see"
                 " `datachonk-hook history`); use --force to trigger it now anyway"
             )
