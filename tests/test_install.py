@@ -155,9 +155,12 @@ STDIN = (
 )
 
 
-def run_hook(repo: Path, stdin: str) -> subprocess.CompletedProcess[str]:
+def run_hook(
+    repo: Path, stdin: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the installed hook the way git does: cwd the work tree, remote and URL as args."""
-    env = {**os.environ, "DATACHONK_DRY_RUN": "1"}
+    if env is None:
+        env = {**os.environ, "DATACHONK_DRY_RUN": "1"}
     return subprocess.run(
         [str(repo / ".git" / "hooks" / HOOK), "origin", "git@example.com:shop.git"],
         cwd=repo,
@@ -231,28 +234,10 @@ def test_installed_script_falls_back_to_the_command_on_path(dbt_repo: Path) -> N
     write_hook(hook, hook_script("/nonexistent/python"))
     bindir = Path(sys.executable).parent
     env = {**os.environ, "DATACHONK_DRY_RUN": "1", "PATH": f"{bindir}{os.pathsep}/usr/bin:/bin"}
-    done = subprocess.run(
-        [str(hook), "origin", "url"],
-        cwd=dbt_repo,
-        input=STDIN,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    done = run_hook(dbt_repo, STDIN, env)
     assert done.returncode == 0
     assert "Dry run" in done.stderr
     env["PATH"] = "/usr/bin:/bin"
-    done = subprocess.run(
-        [str(hook), "origin", "url"],
-        cwd=dbt_repo,
-        input=STDIN,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    done = run_hook(dbt_repo, STDIN, env)
     assert done.returncode == 0  # never blocks the push
     assert "datachonk-hook not found; nothing triggered" in done.stderr
