@@ -187,7 +187,8 @@ def test_broken_config_in_the_pushed_commit(work: Work, strict: str | None, code
     assert work.lines[0].startswith(f"datachonk: datachonk.yaml@{work.sha('main')[:7]}:3:")
     if code == ExitCode.OK:
         assert work.lines[1:] == [
-            "datachonk: nothing triggered for refs/heads/main; the push goes on"
+            "datachonk: nothing triggered for refs/heads/main; the push goes on. Once the"
+            f" file is fixed: `datachonk-hook run --ref {work.sha('main')[:12]}`"
         ]
     else:
         assert len(work.lines) == 1

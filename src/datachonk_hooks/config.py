@@ -27,6 +27,7 @@ DEFAULT_MARKER: Final = r"(?i)generated\s+(by|with)\s+datachonk"
 DEFAULT_TRAILER: Final = "Generated-by: DataChonk"
 DEFAULT_CAUSE: Final = "{subject}"
 DEFAULT_TIMEOUT: Final = 3600
+DEFAULT_REMOTE: Final = "origin"
 CAUSE_FIELDS: Final = ("subject", "sha", "short_sha", "branch", "author", "commits", "models")
 CONFIG_NAME: Final = "datachonk.yaml"
 
@@ -136,6 +137,8 @@ class Settings:
     timeout: int = DEFAULT_TIMEOUT
     detect: DetectRules = field(default_factory=DetectRules)
     cancel_superseded: bool = False
+    #: the git remote dbt Cloud builds from; pushes to any other remote trigger nothing
+    remote: str = DEFAULT_REMOTE
     source: str | None = None  # label of the file the values came from; None if there was none
 
     @property
@@ -757,6 +760,22 @@ def _parse_branch(value: object, *, where: str) -> str:
     return str(value)
 
 
+def _parse_remote(value: object, *, where: str) -> str:
+    """A git remote name: what `git remote` lists, so no spaces, slashes at the ends or `:`."""
+    if (
+        not isinstance(value, str)
+        or not value
+        or any(c.isspace() or c in ":\\?*[~^" for c in value)
+        or value.startswith(("-", "/"))
+        or value.endswith("/")
+    ):
+        raise _error(
+            f"{where}: expected the name of a git remote such as {_show(DEFAULT_REMOTE)}"
+            f" (see `git remote`), got {_show(value)}"
+        )
+    return str(value)
+
+
 def _pick_id(
     from_file: int | None, env: Mapping[str, str], name: str, flag: int | None
 ) -> int | None:
@@ -847,6 +866,7 @@ _VALUE_PARSERS: Final[dict[str, Callable[..., Any]]] = {
     "wait": _parse_bool,
     "timeout": parse_timeout,
     "cancel_superseded": _parse_bool,
+    "remote": _parse_remote,
 }
 #: every key allowed under `deploy.dbt_cloud`: the plain values, then the two mappings
 CLOUD_KEYS: Final = (*_VALUE_PARSERS, "jobs", "detect")

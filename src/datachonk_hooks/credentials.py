@@ -45,6 +45,14 @@ class Token:
     def __str__(self) -> str:
         return f"<token from {self.source}>"
 
+    @property
+    def fingerprint(self) -> str:
+        """A one-way digest, so the ledger can tell "this token was refused" without
+        keeping the token (it is never written anywhere)."""
+        import hashlib
+
+        return hashlib.sha256(self.value.encode("utf-8")).hexdigest()[:16]
+
 
 def resolve_token(
     env: Mapping[str, str], *, host: str | None = None, account_id: int | None = None

@@ -24,6 +24,7 @@ from datachonk_hooks.push import (
 )
 
 if TYPE_CHECKING:
+    from datachonk_hooks.ledger import Ledger
     from datachonk_hooks.trigger import TriggerPlan, UpdatePlan
 
 ENV_DRY_RUN = "DATACHONK_DRY_RUN"
@@ -84,8 +85,13 @@ def run_pre_push(
     dry_run: bool,
     echo: Callable[[str], None],
     echo_json: Callable[[object], None] | None = None,
+    git_dry_run: bool | None = None,
 ) -> int:
-    """Plan every update; record and hand over the triggers (or print them for a dry run)."""
+    """Plan every update; record and hand over the triggers (or print them for a dry run).
+
+    `git_dry_run`: the push is `git push --dry-run` (default: read from the `git push`
+    process), which never lands: the lines say "would" and nothing is recorded.
+    """
     from datachonk_hooks.trigger import plan_push_update
 
     strict = _truthy(env.get(ENV_STRICT))
@@ -95,24 +101,59 @@ def run_pre_push(
         try:
             plans.append(
                 plan_push_update(
-                    repo, update, push.remote_name, env, force=force, cause=env.get(ENV_CAUSE)
+                    repo,
+                    update,
+                    push.remote_name,
+                    env,
+                    force=force,
+                    cause=env.get(ENV_CAUSE),
+                    remote_url=push.remote_url,
                 )
             )
         except ConfigError as exc:
             echo(f"{PREFIX} {exc}")
             if strict:
                 return ExitCode.USAGE
-            echo(f"{PREFIX} nothing triggered for {update.remote_ref}; the push goes on")
+            echo(
+                f"{PREFIX} nothing triggered for {update.remote_ref}; the push goes on. Once the"
+                f" file is fixed: `datachonk-hook run --ref {update.local_sha[:12]}`"
+            )
     if dry_run:
         _show_dry_run(plans, echo, echo_json)
         return ExitCode.OK
+    for configured in sorted({p.other_remote for p in plans if p.other_remote}):
+        echo(
+            f"{PREFIX} this push goes to {push.remote_name}, but dbt Cloud builds from"
+            f" {configured} (deploy.dbt_cloud.remote): nothing triggered"
+        )
     if any(p.needs_connect for p in plans):
         echo(
             f"{PREFIX} this push has DataChonk-generated models but no dbt Cloud connection"
             " is configured; run `datachonk-hook connect` to trigger runs on push"
         )
-    _hand_over(repo, push, env, [p.trigger for p in plans if p.trigger is not None], echo)
+    triggers = [(p.update, p.trigger) for p in plans if p.trigger is not None]
+    if git_dry_run is None:
+        from datachonk_hooks.landing import git_push_is_dry_run
+
+        git_dry_run = git_push_is_dry_run()
+    if git_dry_run:
+        for _, trigger in triggers:
+            echo(
+                f"{PREFIX} {_describe(trigger)} would run {_for(trigger)} once the push lands"
+                " (dry run: nothing recorded)"
+            )
+        return ExitCode.OK
+    _hand_over(repo, push, env, triggers, echo)
     return ExitCode.OK
+
+
+def _describe(trigger: TriggerPlan) -> str:
+    return f"dbt Cloud job {trigger.job_id}"
+
+
+def _for(trigger: TriggerPlan) -> str:
+    sha = (trigger.request.git_sha or "")[:7]
+    return f"for {sha} ({trigger.request.git_branch})"
 
 
 def _show_dry_run(
@@ -146,10 +187,14 @@ def _hand_over(
     repo: pygit2.Repository,
     push: PushInput,
     env: Mapping[str, str],
-    triggers: Sequence[TriggerPlan],
+    triggers: Sequence[tuple[PushUpdate, TriggerPlan]],
     echo: Callable[[str], None],
 ) -> None:
-    """Record the triggers as awaiting the push, and start the waiter when there is work."""
+    """Record the triggers as awaiting the push, and start the waiter when there is work.
+
+    Each line says what will really happen: "will run" only with a token dbt Cloud has not
+    refused; without one, or after a refusal, the trigger is recorded and stays pending.
+    """
     from datachonk_hooks.landing import git_push_pid, spawn_waiter
     from datachonk_hooks.ledger import Ledger, TriggerState, ledger_file
 
@@ -167,24 +212,44 @@ def _hand_over(
             tracking_before=tracking_refs(repo, push.remote_name),
             foreground=foreground,
         )
-        new = 0
-        for trigger in triggers:
+        waits = False
+        for update, trigger in triggers:
             row, created = trigger.add_to(
-                ledger, source="push", push_id=record.id, awaiting_push=True
+                ledger,
+                source="push",
+                push_id=record.id,
+                remote_ref=update.remote_ref,
+                awaiting_push=True,
             )
-            sha, branch = row.sha[:7], row.branch
+            sha, job = row.sha[:7], row.job_id
+            if row.state is TriggerState.AWAITING_PUSH:
+                waits = True
             if created:
-                new += 1
-                echo(
-                    f"{PREFIX} dbt Cloud job {row.job_id} will run for {sha} ({branch})"
-                    " once the push lands"
-                )
+                echo(f"{PREFIX} {_promise(ledger, trigger, env)}")
             elif row.run_id is not None:
-                echo(f"{PREFIX} {sha} already triggered run {row.run_id} of job {row.job_id}")
-            elif row.state is not TriggerState.PUSH_FAILED:
-                echo(f"{PREFIX} {sha} is already queued for job {row.job_id} ({row.state})")
-    if not foreground and (new or has_backlog):
+                echo(f"{PREFIX} {sha} already triggered run {row.run_id} of job {job}")
+            elif row.state is not TriggerState.PUSH_FAILED and row.push_id != record.id:
+                echo(f"{PREFIX} {sha} is already queued for job {job} ({row.state})")
+    if not foreground and (waits or has_backlog):
         spawn_waiter(repo, record.id, env)
+
+
+def _promise(ledger: Ledger, trigger: TriggerPlan, env: Mapping[str, str]) -> str:
+    """What the hook can honestly say about a trigger it just recorded."""
+    from datachonk_hooks.credentials import resolve_token
+
+    what = f"{_describe(trigger)} {_for(trigger)}"
+    try:
+        token = resolve_token(env, host=trigger.host, account_id=trigger.account_id)
+    except ConfigError:
+        return f"{what} stays pending: no dbt Cloud token (run `datachonk-hook connect`)"
+    status = ledger.token_refused(trigger.host, trigger.account_id, token.fingerprint)
+    if status is not None:
+        return (
+            f"dbt Cloud refused the token last time (HTTP {status}): run `datachonk-hook"
+            f" doctor`; {what} stays pending until then (`datachonk-hook retry`)"
+        )
+    return f"{_describe(trigger)} will run {_for(trigger)} once the push lands"
 
 
 def pre_push_main(

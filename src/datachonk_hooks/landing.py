@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -89,6 +89,36 @@ def git_push_pid(start: int | None = None, max_depth: int = 8) -> int | None:
             return pid
         pid = parent
     return None
+
+
+#: `git push` options that take the next argument as their value
+_PUSH_VALUE_OPTIONS = frozenset({"-o", "--push-option", "--receive-pack", "--exec", "--repo"})
+
+
+def is_dry_run_push(argv: list[str]) -> bool:
+    """Whether a `git push` command line asks for a dry run (`-n`, `--dry-run`, `-fn`)."""
+    args = iter(argv[argv.index("push") + 1 :] if "push" in argv else [])
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg == "--dry-run":
+            return True
+        if arg in _PUSH_VALUE_OPTIONS:
+            next(args, None)
+        elif arg.startswith("-") and not arg.startswith("--"):
+            for flag in arg[1:]:
+                if flag == "n":
+                    return True
+                if flag == "o":  # the rest is -o's value
+                    break
+    return False
+
+
+def git_push_is_dry_run(start: int | None = None) -> bool:
+    """Whether the `git push` this hook runs under is a dry run (which never lands)."""
+    pid = git_push_pid(start)
+    info = _parent_and_args(pid) if pid is not None else None
+    return info is not None and is_dry_run_push(info[1])
 
 
 def spawn_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) -> int:
@@ -171,6 +201,43 @@ def remote_has(repo: pygit2.Repository, url: str, branch: str, sha: str) -> bool
     return bool(current) and _contains(repo, current, sha)
 
 
+def landed_on(
+    repo: pygit2.Repository,
+    trigger: TriggerRecord,
+    carriers: list[tuple[PushRecord, str]],
+    *,
+    ask_remote: bool,
+) -> tuple[bool | None, str | None]:
+    """Whether any ref that carried the trigger's commit landed, judged per commit.
+
+    Returns (True, the branch it landed on), (False, None) when every carrier was asked and
+    none has it, or (None, None) when that is not known yet. The trigger's own branch comes
+    first, so its run keeps that branch whenever it landed there. Tracking refs are read
+    first (no network); `ls-remote` only when `ask_remote`.
+    """
+    seen: set[tuple[int, str]] = set()
+    refs: list[tuple[PushRecord, str]] = []
+    for push, ref in carriers:
+        branch = ref.removeprefix("refs/heads/")
+        if ref.startswith("refs/heads/") and (push.id, branch) not in seen:
+            seen.add((push.id, branch))
+            refs.append((push, branch))
+    refs.sort(key=lambda item: (item[1] != trigger.branch, item[0].id, item[1]))
+    for push, branch in refs:
+        named = push.remote_name != push.remote_url
+        if named and tracking_has(repo, push.remote_name, branch, trigger.sha):
+            return True, branch
+    if not ask_remote:
+        return None, None
+    unknown = not refs
+    for push, branch in refs:
+        answer = remote_has(repo, push.remote_url, branch, trigger.sha)
+        if answer:
+            return True, branch
+        unknown = unknown or answer is None
+    return (None if unknown else False), None
+
+
 # ----------------------------------------------------------------------------- the waiter
 
 
@@ -190,6 +257,8 @@ class Waiter:
     push_ended: bool = False
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    #: when waiting ends, set once the wait starts
+    _deadline: float | None = field(default=None, init=False, repr=False)
 
     def log(self, message: str) -> None:
         self.emit(message)
@@ -201,30 +270,42 @@ class Waiter:
             if t.state is TriggerState.AWAITING_PUSH
         ]
 
-    def landed(self, trigger: TriggerRecord, *, push_ended: bool) -> bool | None:
-        """True landed, False failed, None not known yet."""
-        branch = trigger.branch or ""
-        named = self.push.remote_name != self.push.remote_url
-        if named and tracking_has(self.repo, self.push.remote_name, branch, trigger.sha):
-            return True
-        if not push_ended:
-            return None
-        return remote_has(self.repo, self.push.remote_url, branch, trigger.sha)
+    def carriers(self, trigger: TriggerRecord) -> list[tuple[PushRecord, str]]:
+        """Every (push, ref) that carried the trigger's commit; this push's own ref for a
+        row recorded before refs were (ledger schema 2)."""
+        return self.ledger.refs_of(trigger.id) or [(self.push, f"refs/heads/{trigger.branch}")]
 
-    def wait(self) -> str:
-        """'landed', 'failed' or 'expired'; updates the ledger accordingly.
+    def landed(self, trigger: TriggerRecord, *, push_ended: bool) -> tuple[bool | None, str | None]:
+        """(True, branch) landed there, (False, None) failed, (None, None) not known yet."""
+        return landed_on(self.repo, trigger, self.carriers(trigger), ask_remote=push_ended)
 
-        With the `git push` process known, wait for it to end, then judge each ref once:
-        git moves the tracking ref before it exits, and `ls-remote` settles the rest. Without
-        it (a hook run by hand), poll the tracking refs and now and then the remote.
-        """
-        deadline = self.clock() + self.timeout
+    def await_push_end(self) -> bool:
+        """Wait (within the timeout) for the `git push` process to end; whether it has."""
         pid = self.push.git_pid
+        self._deadline = self.clock() + self.timeout
         while (
-            not self.push_ended and pid is not None and pid_alive(pid) and self.clock() < deadline
+            not self.push_ended
+            and pid is not None
+            and pid_alive(pid)
+            and self.clock() < self._deadline
         ):
             self.sleep(self.poll)
-        ended = self.push_ended or (pid is not None and not pid_alive(pid))
+        return self.push_ended or (pid is not None and not pid_alive(pid))
+
+    def wait(self) -> str:
+        """'landed', 'failed' or 'expired'; updates the ledger accordingly."""
+        return self.judge(self.await_push_end())
+
+    def judge(self, ended: bool) -> str:
+        """Judge each trigger of the push once its commit's fate is known.
+
+        Landing is judged per commit: a trigger is sent when any ref, of this push or of a
+        concurrent one, that carried its commit landed; a rejected sibling changes nothing.
+        With the `git push` process known and ended, each ref is judged once: git moves the
+        tracking ref before it exits, and `ls-remote` settles the rest. Without it (a hook
+        run by hand), poll the tracking refs and now and then the remote.
+        """
+        deadline = self._deadline if self._deadline is not None else self.clock() + self.timeout
         next_remote_check = self.clock()
         while True:
             waiting = self.awaiting()
@@ -232,20 +313,9 @@ class Waiter:
             if ask_remote and not ended:
                 next_remote_check = self.clock() + 5.0
             answers = [self.landed(t, push_ended=ask_remote) for t in waiting]
-            if all(answer is True for answer in answers):
-                self.ledger.mark_push_landed(self.push.id)
-                self.log(f"push to {self.push.remote_name} landed")
-                return "landed"
-            if ended and None not in answers:
-                failed = [t for t, a in zip(waiting, answers, strict=True) if a is False]
-                refs = ", ".join(sorted({t.branch or "?" for t in failed}))
-                reason = f"the push of {refs} to {self.push.remote_name} did not land"
-                self.log(reason + "; nothing triggered for it")
-                if len(failed) == len(waiting):
-                    self.ledger.mark_push_failed(self.push.id, reason)
-                    return "failed"
-                self._settle_partially(waiting, answers, reason)
-                return "landed"
+            known = all(answer is not None for answer, _ in answers)
+            if all(answer is True for answer, _ in answers) or (ended and known):
+                return self._settle(waiting, answers)
             if ended or self.clock() >= deadline:
                 reason = (
                     "could not confirm that the push landed; `datachonk-hook retry` checks again"
@@ -255,15 +325,25 @@ class Waiter:
                 return "expired"
             self.sleep(self.poll)
 
-    def _settle_partially(
-        self, waiting: list[TriggerRecord], answers: list[bool | None], reason: str
-    ) -> None:
-        # The ledger settles whole pushes; a partly rejected multi-ref push is split by
-        # marking the push landed, then sending the failed ones back to push_failed.
-        self.ledger.mark_push_landed(self.push.id)
-        for trigger, answer in zip(waiting, answers, strict=True):
-            if answer is False:
-                self.ledger.mark_push_failed_trigger(trigger.id, reason)
+    def _settle(
+        self, waiting: list[TriggerRecord], answers: list[tuple[bool | None, str | None]]
+    ) -> str:
+        failed = [t for t, (answer, _) in zip(waiting, answers, strict=True) if answer is False]
+        reason = None
+        if failed:
+            refs = ", ".join(sorted({t.branch or "?" for t in failed}))
+            reason = f"the push of {refs} to {self.push.remote_name} did not land"
+            self.log(reason + "; nothing triggered for it")
+        for trigger, (answer, branch) in zip(waiting, answers, strict=True):
+            if answer:
+                self.ledger.trigger_landed(trigger.id, branch)
+            else:
+                self.ledger.trigger_did_not_land(trigger.id, self.push.id, reason or "")
+        outcome = "failed" if failed and len(failed) == len(waiting) else "landed"
+        self.ledger.settle_push_state(self.push.id, outcome, reason)
+        if not failed:
+            self.log(f"push to {self.push.remote_name} landed")
+        return outcome
 
     def extra_updates(self, known_branches: set[str]) -> list[PushUpdate]:
         """Other refs this push moved, for pre-commit which only shows the hook the first.
@@ -316,11 +396,12 @@ def run_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) ->
         ledger.set_push_waiter(push_id)  # first: `retry` can tell when this process dies
         waiter = Waiter(repo, ledger, push, env, emit=log_line(push_id), timeout=timeout)
         waiter.log(f"waiting for the push to {push.remote_name} to land")
-        outcome = waiter.wait()
+        ended = waiter.await_push_end()
+        if ended and push.git_pid is not None and not push.foreground:
+            _add_extra_refs(waiter, env)
+        waiter.judge(ended)
         pool = ClientPool(env)
         try:
-            if outcome == "landed" and push.git_pid is not None and not push.foreground:
-                _add_extra_refs(waiter, env)
             deliver_pending(repo, ledger, pool, env, log=waiter.log)
             _watch_if_asked(repo, ledger, push_id, pool, env, waiter.log)
         finally:
@@ -372,7 +453,12 @@ class _LogStream:
 def _add_extra_refs(waiter: Waiter, env: Mapping[str, str]) -> None:
     from datachonk_hooks.trigger import plan_push_update
 
-    known = {t.branch for t in waiter.ledger.triggers_for_push(waiter.push.id) if t.branch}
+    known = {
+        ref.removeprefix("refs/heads/")
+        for trigger in waiter.ledger.triggers_for_push(waiter.push.id)
+        for push, ref in waiter.carriers(trigger)
+        if push.id == waiter.push.id
+    }
     for update in waiter.extra_updates(known):
         try:
             plan = plan_push_update(
@@ -381,6 +467,7 @@ def _add_extra_refs(waiter: Waiter, env: Mapping[str, str]) -> None:
                 waiter.push.remote_name,
                 env,
                 remote_tips=waiter.push.tracking_before.values(),
+                remote_url=waiter.push.remote_url,
             )
         except DatachonkError as exc:
             waiter.log(f"{update.remote_ref}: {exc}")
@@ -388,7 +475,13 @@ def _add_extra_refs(waiter: Waiter, env: Mapping[str, str]) -> None:
         if plan.trigger is None:
             waiter.log(f"{update.remote_ref}: {plan.skipped}")
             continue
-        plan.trigger.add_to(waiter.ledger, source="push", push_id=waiter.push.id)
+        plan.trigger.add_to(
+            waiter.ledger,
+            source="push",
+            push_id=waiter.push.id,
+            remote_ref=update.remote_ref,
+            awaiting_push=True,
+        )
         waiter.log(f"{update.remote_ref}: also pushed, with generated models")
 
 
@@ -473,24 +566,34 @@ def supersede(
 def _confirm_landed(
     repo: pygit2.Repository, ledger: Ledger, record: TriggerRecord, log: Callable[[str], None]
 ) -> bool:
-    """Pending triggers of a push the waiter could not confirm are checked before sending."""
+    """Pending triggers of a push the waiter could not confirm are checked before sending:
+    any ref that carried the commit, in any push, may have landed it."""
     if record.push_id is None:
         return True
-    push = ledger.get_push(record.push_id)
-    if push is None or push.state != "expired":
+    carriers = ledger.refs_of(record.id)
+    pushes = {push.id: push for push, _ in carriers}
+    own = ledger.get_push(record.push_id)
+    if own is not None:
+        pushes.setdefault(own.id, own)
+        carriers = carriers or [(own, f"refs/heads/{record.branch}")]
+    if not any(push.state == "expired" for push in pushes.values()):
         return True
-    branch = record.branch or ""
-    named = push.remote_name != push.remote_url
-    if named and tracking_has(repo, push.remote_name, branch, record.sha):
-        return True
-    answer = remote_has(repo, push.remote_url, branch, record.sha)
+    answer, branch = landed_on(repo, record, carriers, ask_remote=True)
     if answer is None:
-        log(f"cannot reach {push.remote_url} to check the push of {record.sha[:7]}; kept")
+        urls = ", ".join(sorted({push.remote_url for push, _ in carriers}))
+        log(f"cannot reach {urls} to check the push of {record.sha[:7]}; kept")
         return False
     if not answer:
-        ledger.mark_push_failed_trigger(record.id, f"{record.sha[:7]} never reached {branch}")
-        log(f"{record.sha[:7]} is not on {push.remote_name}/{branch}; not triggered")
+        refs = sorted(
+            {(push.remote_name, ref.removeprefix("refs/heads/")) for push, ref in carriers}
+        )
+        branches = ", ".join(branch for _, branch in refs)
+        where = ", ".join(f"{name}/{branch}" for name, branch in refs)
+        ledger.mark_push_failed_trigger(record.id, f"{record.sha[:7]} never reached {branches}")
+        log(f"{record.sha[:7]} is not on {where}; not triggered")
         return False
+    if branch is not None and branch != record.branch:
+        ledger.retarget_branch(record.id, branch)
     return True
 
 
@@ -538,16 +641,14 @@ def push_and_deliver(
             check=False,
         )
         pushes = [p for p in ledger.pushes_after(before) if p.foreground]
-        if done.returncode != 0:
-            for push in pushes:
-                ledger.mark_push_failed(push.id, f"git push exited with {done.returncode}")
-            return ForegroundPush(done.returncode, (), (), bool(pushes))
+        # git exits non-zero when any ref was rejected; the refs that landed still trigger,
+        # so each push is judged per commit, as the waiter does.
         ids: list[int] = []
         for push in pushes:
             waiter = Waiter(repo, ledger, push, env, emit=log, push_ended=True)
+            if not force and done.returncode == 0:
+                _add_extra_refs(waiter, env)
             if waiter.wait() == "landed":
-                if not force:
-                    _add_extra_refs(waiter, env)
                 ids += [
                     t.id
                     for t in ledger.triggers_for_push(push.id)
@@ -563,4 +664,4 @@ def push_and_deliver(
             pool.close()
         delivered = tuple(r.record for r in results if r.run is not None)
         pending = tuple(r.record for r in results if r.error is not None)
-        return ForegroundPush(0, delivered, pending, bool(pushes))
+        return ForegroundPush(done.returncode, delivered, pending, bool(pushes))

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import pygit2
 
 #: Bumped whenever the tables change; `_MIGRATIONS[n]` takes a file from version n to n + 1.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: A push still "waiting" this long after it was recorded is abandoned whatever the process
 #: ids say: pids are recycled, and a trigger must not wait for a dead waiter forever.
@@ -90,6 +90,32 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 2: the landing waiter of a push ("pid@host"), so a waiter that was killed is noticed
     ("ALTER TABLE pushes ADD COLUMN waiter TEXT",),
+    # 3: every ref of every push that carried a trigger's commit (landing is judged per
+    # commit: one landed ref is enough), and dbt Cloud refusing a token (for honest lines)
+    (
+        """
+        CREATE TABLE IF NOT EXISTS trigger_refs (
+            trigger_id INTEGER NOT NULL REFERENCES triggers (id),
+            push_id INTEGER NOT NULL REFERENCES pushes (id),
+            remote_ref TEXT NOT NULL,
+            PRIMARY KEY (trigger_id, push_id, remote_ref)
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS trigger_refs_push ON trigger_refs (push_id)",
+        "INSERT OR IGNORE INTO trigger_refs (trigger_id, push_id, remote_ref)"
+        " SELECT id, push_id, 'refs/heads/' || branch FROM triggers"
+        " WHERE push_id IS NOT NULL AND branch IS NOT NULL",
+        """
+        CREATE TABLE IF NOT EXISTS token_refusals (
+            host TEXT NOT NULL,
+            account_id INTEGER NOT NULL,
+            status INTEGER NOT NULL,
+            fingerprint TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (host, account_id)
+        )
+        """,
+    ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -537,7 +563,9 @@ class Ledger:
     ) -> list[TriggerRecord]:
         """Move a push to its final state and its AWAITING_PUSH triggers along with it.
 
-        With `only_waiting`, a push something else has settled meanwhile is left alone.
+        A trigger another push still waits for is left to that push when this one failed:
+        its commit may yet land through the other. With `only_waiting`, a push something
+        else has settled meanwhile is left alone.
         """
         now = self._now()
         with self._write() as conn:
@@ -550,17 +578,102 @@ class Ledger:
                 if only_waiting and self._push_exists(conn, push_id):
                     return []
                 raise LedgerError(f"there is no push {push_id} in the ledger {self.path}")
-            ids = [
-                int(row["id"])
-                for row in conn.execute(
-                    "SELECT id FROM triggers WHERE push_id = ? AND state = ? ORDER BY id",
-                    (push_id, TriggerState.AWAITING_PUSH.value),
-                )
-            ]
+            ids = self._awaiting_ids(conn, push_id)
+            if trigger_state is TriggerState.PUSH_FAILED:
+                ids = [i for i in ids if not self._waited_for_elsewhere(conn, i, push_id)]
             return [
                 self._update_trigger(conn, trigger_id, state=trigger_state.value, reason=reason)
                 for trigger_id in ids
             ]
+
+    _PUSH_TRIGGERS = (
+        "(push_id = ? OR id IN (SELECT trigger_id FROM trigger_refs WHERE push_id = ?))"
+    )
+
+    def _awaiting_ids(self, conn: sqlite3.Connection, push_id: int) -> list[int]:
+        return [
+            int(row["id"])
+            for row in conn.execute(
+                f"SELECT id FROM triggers WHERE {self._PUSH_TRIGGERS} AND state = ? ORDER BY id",
+                (push_id, push_id, TriggerState.AWAITING_PUSH.value),
+            )
+        ]
+
+    @staticmethod
+    def _waited_for_elsewhere(conn: sqlite3.Connection, trigger_id: int, push_id: int) -> bool:
+        """Whether another push that carried this trigger's commit is still in flight."""
+        row = conn.execute(
+            "SELECT 1 FROM trigger_refs JOIN pushes ON pushes.id = trigger_refs.push_id"
+            " WHERE trigger_refs.trigger_id = ? AND trigger_refs.push_id != ?"
+            " AND pushes.state = 'waiting' LIMIT 1",
+            (trigger_id, push_id),
+        ).fetchone()
+        return row is not None
+
+    def settle_push_state(self, push_id: int, state: str, reason: str | None = None) -> None:
+        """Set a push's own state ('landed', 'failed', 'expired') once its triggers are judged."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE pushes SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
+                (state, reason, self._now(), push_id),
+            )
+
+    def trigger_landed(self, trigger_id: int, branch: str | None = None) -> TriggerRecord:
+        """Its commit reached the remote: an AWAITING_PUSH trigger becomes PENDING.
+
+        `branch`: the branch it landed on, when the ref it was recorded for did not land (a
+        rejected sibling); the run is then asked for that branch.
+        """
+        with self._write() as conn:
+            row = self._must_get(conn, trigger_id)
+            if row["state"] != TriggerState.AWAITING_PUSH:
+                return self._trigger(row)
+            return self._update_trigger(
+                conn,
+                trigger_id,
+                state=TriggerState.PENDING.value,
+                reason=None,
+                **self._branch_change(row, branch),
+            )
+
+    def retarget_branch(self, trigger_id: int, branch: str) -> TriggerRecord:
+        """A trigger not sent yet is asked for `branch`, where its commit really landed."""
+        return self._move(
+            trigger_id,
+            (TriggerState.AWAITING_PUSH, TriggerState.PENDING),
+            **self._branch_change(self._must_get(self._db, trigger_id), branch),
+        )
+
+    @staticmethod
+    def _branch_change(row: sqlite3.Row, branch: str | None) -> dict[str, object]:
+        if branch is None or branch == row["branch"]:
+            return {}
+        request = dataclasses.replace(_request_from_json(row["request"]), git_branch=branch)
+        return {"branch": branch, "request": _request_json(request)}
+
+    def trigger_did_not_land(self, trigger_id: int, push_id: int, reason: str) -> TriggerRecord:
+        """No ref of push `push_id` carried the commit to the remote: PUSH_FAILED, unless
+        another push of the same commit is still in flight (its waiter judges it then)."""
+        with self._write() as conn:
+            row = self._must_get(conn, trigger_id)
+            if row["state"] not in (TriggerState.AWAITING_PUSH, TriggerState.PENDING):
+                return self._trigger(row)
+            if self._waited_for_elsewhere(conn, trigger_id, push_id):
+                return self._trigger(row)
+            return self._update_trigger(
+                conn, trigger_id, state=TriggerState.PUSH_FAILED.value, reason=reason
+            )
+
+    def refs_of(self, trigger_id: int) -> list[tuple[PushRecord, str]]:
+        """Every (push, remote ref) that carried the trigger's commit, oldest push first."""
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT pushes.*, trigger_refs.remote_ref AS carried_ref FROM trigger_refs"
+                " JOIN pushes ON pushes.id = trigger_refs.push_id"
+                " WHERE trigger_refs.trigger_id = ? ORDER BY pushes.id, trigger_refs.remote_ref",
+                (trigger_id,),
+            ).fetchall()
+        return [(self._push(row), str(row["carried_ref"])) for row in rows]
 
     def mark_push_landed(self, push_id: int) -> list[TriggerRecord]:
         """The push reached the remote: its triggers become deliverable; returns them."""
@@ -634,7 +747,8 @@ class Ledger:
         return expired
 
     def triggers_for_push(self, push_id: int) -> list[TriggerRecord]:
-        return self._select_triggers("WHERE push_id = ? ORDER BY id", (push_id,))
+        """The triggers whose commit this push carried (recorded by it, or linked to it)."""
+        return self._select_triggers(f"WHERE {self._PUSH_TRIGGERS} ORDER BY id", (push_id, push_id))
 
     # ------------------------------------------------------------------ triggers
 
@@ -647,6 +761,7 @@ class Ledger:
         request: TriggerRequest,
         source: str,
         push_id: int | None = None,
+        remote_ref: str | None = None,
         awaiting_push: bool = False,
         force: bool = False,
     ) -> tuple[TriggerRecord, bool]:
@@ -654,6 +769,9 @@ class Ledger:
 
         Returns the record and whether it is new (or re-armed). A row left by a failed push
         is re-armed, because the same commit pushed again must trigger; `force` always adds.
+        With `push_id`, the push's ref (`remote_ref`, default the request's branch) is noted
+        as carrying the commit, also for a known row not sent yet: landing is judged per
+        commit, and any ref that carried it and landed lets it be sent.
         """
         sha = request.git_sha
         if not sha:
@@ -661,10 +779,21 @@ class Ledger:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {sorted(SOURCES)}, not {source!r}")
         state = TriggerState.AWAITING_PUSH if awaiting_push else TriggerState.PENDING
+        if remote_ref is None and request.git_branch:
+            remote_ref = f"refs/heads/{request.git_branch}"
         now = self._now()
         with self._write() as conn:
             if push_id is not None and not self._push_exists(conn, push_id):
                 raise LedgerError(f"there is no push {push_id} in the ledger {self.path}")
+
+            def link(trigger_id: int) -> None:
+                if push_id is not None and remote_ref:
+                    conn.execute(
+                        "INSERT OR IGNORE INTO trigger_refs (trigger_id, push_id, remote_ref)"
+                        " VALUES (?, ?, ?)",
+                        (trigger_id, push_id, remote_ref),
+                    )
+
             if not force:
                 rows = conn.execute(
                     "SELECT * FROM triggers WHERE account_id = ? AND job_id = ? AND sha = ?"
@@ -672,6 +801,8 @@ class Ledger:
                     (account_id, job_id, sha, TriggerState.PUSH_FAILED.value),
                 ).fetchall()
                 if rows and rows[0]["state"] != TriggerState.PUSH_FAILED:
+                    if rows[0]["state"] in (TriggerState.AWAITING_PUSH, TriggerState.PENDING):
+                        link(int(rows[0]["id"]))
                     return self._trigger(rows[0]), False
                 if rows:
                     record = self._update_trigger(
@@ -685,6 +816,7 @@ class Ledger:
                         push_id=push_id,
                         source=source,
                     )
+                    link(record.id)
                     return record, True
             cursor = conn.execute(
                 "INSERT INTO triggers (host, account_id, job_id, sha, branch, request, state,"
@@ -705,6 +837,7 @@ class Ledger:
                 ),
             )
             assert cursor.lastrowid is not None
+            link(cursor.lastrowid)
             return self._trigger(self._must_get(conn, cursor.lastrowid)), True
 
     def claim(self, trigger_id: int, owner: str | None = None) -> TriggerRecord | None:
@@ -855,6 +988,36 @@ class Ledger:
     def history(self, limit: int = 50) -> list[TriggerRecord]:
         """The latest triggers, newest first."""
         return self._select_triggers("ORDER BY id DESC LIMIT ?", (limit,))
+
+    # ------------------------------------------------------------------ the token
+
+    def note_token_refused(self, host: str, account_id: int, status: int, fingerprint: str) -> None:
+        """dbt Cloud answered 401/403 to the token with this fingerprint (`Token.fingerprint`,
+        a one-way digest): the next push with the same token says so."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO token_refusals (host, account_id, status, fingerprint,"
+                " at) VALUES (?, ?, ?, ?, ?)",
+                (host, account_id, status, fingerprint, self._now()),
+            )
+
+    def note_token_accepted(self, host: str, account_id: int) -> None:
+        """A request with the token went through: forget an earlier refusal."""
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM token_refusals WHERE host = ? AND account_id = ?",
+                (host, account_id),
+            )
+
+    def token_refused(self, host: str, account_id: int, fingerprint: str) -> int | None:
+        """The HTTP status of dbt Cloud's last refusal of this token, if it refused it."""
+        with self._guard():
+            row = self._db.execute(
+                "SELECT status FROM token_refusals WHERE host = ? AND account_id = ?"
+                " AND fingerprint = ?",
+                (host, account_id, fingerprint),
+            ).fetchone()
+        return None if row is None else int(row["status"])
 
 
 LEDGER_FILE = "ledger.sqlite3"

@@ -48,6 +48,7 @@ class TriggerPlan:
         *,
         source: str,
         push_id: int | None = None,
+        remote_ref: str | None = None,
         awaiting_push: bool = False,
         force: bool = False,
     ) -> tuple[TriggerRecord, bool]:
@@ -59,6 +60,7 @@ class TriggerPlan:
             request=self.request,
             source=source,
             push_id=push_id,
+            remote_ref=remote_ref,
             awaiting_push=awaiting_push,
             force=force,
         )
@@ -207,6 +209,8 @@ class UpdatePlan:
     skipped: str | None = None
     #: the repository has generated models but no dbt Cloud connection
     needs_connect: bool = False
+    #: the remote dbt Cloud builds from, when the push went to another one
+    other_remote: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -274,6 +278,20 @@ class _PushedConfig:
         return load_settings_file(self.path, env=env)
 
 
+def is_build_remote(
+    repo: pygit2.Repository, configured: str, remote: str, remote_url: str | None = None
+) -> bool:
+    """Whether a push to `remote` (a name, or a URL when pushed to one) reaches the remote
+    dbt Cloud builds from: the same name, or the URL configured for that remote."""
+    if remote == configured:
+        return True
+    try:
+        url = repo.remotes[configured].url
+    except (KeyError, ValueError, pygit2.GitError):
+        return False
+    return url is not None and url in (remote, remote_url)
+
+
 def settings_at(repo: pygit2.Repository, commit: pygit2.Commit, env: Mapping[str, str]) -> Settings:
     """Settings as pushed: datachonk.yaml from the commit, else the work tree's file."""
     return _PushedConfig(repo, commit).load(env)
@@ -288,11 +306,13 @@ def plan_push_update(
     force: bool = False,
     cause: str | None = None,
     remote_tips: Iterable[str] | None = None,
+    remote_url: str | None = None,
 ) -> UpdatePlan:
     """Decide what `update` triggers: detection on the pushed range, then the job.
 
     `force` (`datachonk push --trigger-dbt-run`) triggers even without generated models and
-    with `auto_trigger: false`.
+    with `auto_trigger: false`. Only a push to the remote dbt Cloud builds from
+    (`deploy.dbt_cloud.remote`, by name or by URL) triggers.
     """
     if update.is_delete:
         return UpdatePlan(update, skipped="a deleted ref")
@@ -312,6 +332,14 @@ def plan_push_update(
     if not models and not force:
         return UpdatePlan(update, skipped="no DataChonk-generated models in the push")
     settings = settings or config.load(env)
+    if not is_build_remote(repo, settings.remote, remote, remote_url):
+        return UpdatePlan(
+            update,
+            models,
+            settings=settings,
+            skipped=f"pushed to {remote}; dbt Cloud builds from {settings.remote}",
+            other_remote=settings.remote,
+        )
     if not settings.configured:
         return UpdatePlan(
             update,
@@ -413,7 +441,11 @@ def deliver(ledger: Ledger, trigger_id: int, pool: ClientPool) -> Delivery:
     its way: the lookup waits until that POST's read timeout has passed, as by then dbt
     Cloud has created the run or the POST was lost anyway.
     """
-    from datachonk_hooks.dbt_cloud import DbtCloudError
+    from datachonk_hooks.dbt_cloud import (
+        AuthenticationError,
+        DbtCloudError,
+        PermissionDeniedError,
+    )
     from datachonk_hooks.ledger import TriggerState
 
     before = ledger.get(trigger_id)
@@ -433,6 +465,10 @@ def deliver(ledger: Ledger, trigger_id: int, pool: ClientPool) -> Delivery:
         if run is None:
             run = client.trigger_run(record.job_id, record.request, since=since)
     except (DbtCloudError, ConfigError) as exc:
+        if isinstance(exc, AuthenticationError | PermissionDeniedError):
+            ledger.note_token_refused(
+                record.host, record.account_id, exc.status or 401, client.token.fingerprint
+            )
         return Delivery(ledger.mark_pending(trigger_id, str(exc)), error=exc)
     except BaseException:
         ledger.mark_pending(trigger_id, "interrupted while sending; will be looked up first")
@@ -440,6 +476,7 @@ def deliver(ledger: Ledger, trigger_id: int, pool: ClientPool) -> Delivery:
     record = ledger.mark_triggered(
         trigger_id, run_id=run.id, run_url=run.href, run_status=int(run.status)
     )
+    ledger.note_token_accepted(record.host, record.account_id)
     return Delivery(record, run)
 
 
