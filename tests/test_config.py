@@ -987,6 +987,7 @@ def test_cloud_keys_are_the_value_parsers_and_the_two_mappings() -> None:
         "job_id",
         "jobs",
         "project_id",
+        "remote",
         "select_changed",
         "timeout",
         "wait",
