@@ -3,7 +3,9 @@ real pre-commit or the standalone hook, and the simulator as dbt Cloud."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.ledger import Ledger, TriggerState
+from datachonk_hooks.ledger import Ledger, TriggerState, pid_alive
 from datachonk_hooks.sandbox import Sandbox
 from tests.helpers import HAND_SQL, TOKEN, commit_files, config_yaml, git
 
@@ -29,7 +31,7 @@ repos:
         entry: {HOOK_ENTRY}
         language: unsupported
         stages: [pre-push, manual]
-        files: '\\.(sql|py|ya?ml)$'
+        always_run: true
         pass_filenames: false
         require_serial: true
         verbose: true
@@ -47,15 +49,22 @@ def cloud() -> Iterator[Sandbox]:
         yield server
 
 
-@pytest.fixture
-def env(pre_commit_home: Path) -> dict[str, str]:
+def hook_env(pre_commit_home: Path) -> dict[str, str]:
+    """The environment pushes run in: the token, this venv first on PATH, a shared
+    PRE_COMMIT_HOME (prek keeps its cache beside it)."""
     return {
         **os.environ,
         "DBT_CLOUD_API_TOKEN": TOKEN,
         "PRE_COMMIT_HOME": str(pre_commit_home),
+        "PREK_HOME": str(pre_commit_home / "prek"),
         "DATACHONK_LANDING_TIMEOUT": "30",
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
+
+
+@pytest.fixture
+def env(pre_commit_home: Path) -> dict[str, str]:
+    return hook_env(pre_commit_home)
 
 
 class Clone:
@@ -93,24 +102,30 @@ def make_clone(tmp_path: Path, name: str, remote: Path, env: dict[str, str]) -> 
     return Clone(path, remote, env)
 
 
-@pytest.fixture
-def remote(tmp_path: Path, cloud: Sandbox) -> Path:
-    """A bare remote whose main holds a configured dbt project (no generated model yet)."""
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
-    seed = tmp_path / "seed"
-    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(seed))
+def make_remote(top: Path, host: str) -> Path:
+    """A bare remote `top/remote.git` whose main holds a dbt project configured for `host`
+    (no generated model yet)."""
+    bare = top / "remote.git"
+    git(top, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    seed = top / "seed"
+    git(top, "init", "--quiet", "--initial-branch=main", str(seed))
     commit_files(
         seed,
         {
             "dbt_project.yml": "name: shop\nversion: '1.0'\nprofile: shop\n",
-            "datachonk.yaml": config_yaml(cloud.url),
+            "datachonk.yaml": config_yaml(host),
             "models/staging/stg_customers.sql": HAND_SQL,
         },
         "Start the dbt project",
     )
     git(seed, "push", "--quiet", str(bare), "main")
     return bare
+
+
+@pytest.fixture
+def remote(tmp_path: Path, cloud: Sandbox) -> Path:
+    """A bare remote whose main holds a configured dbt project (no generated model yet)."""
+    return make_remote(tmp_path, cloud.url)
 
 
 def pre_commit_clone(
@@ -150,3 +165,68 @@ def settled(clone: Clone) -> bool:
     with clone.ledger() as ledger:
         busy = (TriggerState.AWAITING_PUSH, TriggerState.SENDING)
         return all(t.state not in busy for t in ledger.history(100))
+
+
+def quiet(clone: Clone) -> bool:
+    """The clone's pushes are all judged and its waiters have ended: nothing it recorded can
+    still start a run. True when it recorded nothing (no ledger)."""
+    if not (clone.path / ".git" / "datachonk" / "ledger.sqlite3").exists():
+        return True
+    with clone.ledger() as ledger:
+        pushes = ledger.pushes_after(0)
+        busy = (TriggerState.AWAITING_PUSH, TriggerState.SENDING)
+        return all(t.state not in busy for t in ledger.history(1000)) and all(
+            p.state != "waiting" and not _alive(p.waiter) for p in pushes
+        )
+
+
+def _alive(waiter: str | None) -> bool:
+    pid, _, _ = (waiter or "").partition("@")
+    return pid.isdigit() and pid_alive(int(pid))
+
+
+def runs_for(cloud: Sandbox, sha: str) -> list[str | None]:
+    """The branches of the runs dbt Cloud got for `sha`, one entry per run."""
+    return [run.git_branch for run in cloud.runs if run.git_sha == sha]
+
+
+# ----------------------------------------------------------------------------- hook managers
+
+#: lefthook.yml as the README shows it. A script, not a `run:` command: lefthook skips a
+#: pre-push command when the checked-out branch has nothing to push ("no matching push
+#: files"), so a push of another branch would be missed; scripts get git's arguments, and
+#: `use_stdin` hands them git's stdin.
+LEFTHOOK_CONFIG = """\
+pre-push:
+  scripts:
+    "datachonk-dbt-cloud.sh":
+      runner: sh
+      use_stdin: true
+"""
+
+#: .lefthook/pre-push/datachonk-dbt-cloud.sh, the script lefthook.yml names
+LEFTHOOK_SCRIPT = 'exec datachonk-hook pre-push "$@"\n'
+
+#: .husky/pre-push as the README shows it
+HUSKY_PRE_PUSH = 'datachonk-hook pre-push "$@"\n'
+
+
+@pytest.fixture(scope="session")
+def husky_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """husky's command (`bin.js`), installed from npm once per session."""
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed: husky cannot be installed from npm")
+    folder = tmp_path_factory.mktemp("husky")
+    done = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(folder), "husky"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"npm install husky failed: {(done.stderr or done.stdout).strip()[-300:]}")
+    package = folder / "node_modules" / "husky"
+    bin_field = json.loads((package / "package.json").read_text())["bin"]
+    return package / (bin_field if isinstance(bin_field, str) else bin_field["husky"])

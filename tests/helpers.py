@@ -61,6 +61,18 @@ def remote_and_clone(top: Path, name: str = "work") -> tuple[Path, Path]:
     return bare, path
 
 
+def publish(repo: Path) -> Path:
+    """Give `repo` a bare `origin` beside it (if it has none) and push every branch there, so
+    manual triggers, which need a pushed commit, accept its commits."""
+    bare = repo.parent / f"{repo.name}-origin.git"
+    if not bare.exists():
+        git(repo.parent, "init", "--quiet", "--bare", str(bare))
+        git(repo, "remote", "add", "origin", str(bare))
+    git(repo, "push", "--quiet", "--force", "origin", "refs/heads/*:refs/heads/*")
+    git(repo, "fetch", "--quiet", "origin")
+    return bare
+
+
 #: where a test Clock starts
 START = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

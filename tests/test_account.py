@@ -20,13 +20,14 @@ from datachonk_hooks.dbt_cloud import (
 )
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.sandbox import Sandbox
-from tests.helpers import TOKEN, config_yaml
+from tests.helpers import TOKEN, config_yaml, publish
 
 
 @pytest.fixture
 def repo(dbt_repo: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
     (dbt_repo / "datachonk.yaml").write_text(config_yaml(sandbox.url))
     store_token(sandbox.url, 12345, TOKEN)
+    publish(dbt_repo)
     monkeypatch.chdir(dbt_repo)
     return dbt_repo
 

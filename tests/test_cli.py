@@ -11,7 +11,7 @@ import pytest
 
 from datachonk_hooks.cli import cli, main
 from datachonk_hooks.sandbox import Sandbox
-from tests.helpers import TOKEN, commit_files, config_yaml, git
+from tests.helpers import TOKEN, commit_files, config_yaml, git, publish
 
 
 @pytest.fixture
@@ -26,6 +26,7 @@ def fast_sandbox() -> Iterator[Sandbox]:
 def repo(dbt_repo: Path, fast_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
     commit_files(dbt_repo, {"datachonk.yaml": config_yaml(fast_sandbox.url)}, "Configure dbt Cloud")
     commit_files(dbt_repo, {"models/orders.sql": "select 1"}, "Add orders model")
+    publish(dbt_repo)
     monkeypatch.chdir(dbt_repo)
     monkeypatch.setenv("DBT_CLOUD_API_TOKEN", TOKEN)
     return dbt_repo
@@ -59,6 +60,24 @@ def test_run_triggers_the_commit_at_head(repo: Path, fast_sandbox: Sandbox, run_
         f"Triggered run {run.id} of job 11111 for {head[:7]} on main",
         f"{fast_sandbox.url}/deploy/12345/projects/67890/runs/{run.id}/",
     ]
+
+
+@pytest.mark.parametrize("command", ["run", "dbt-run"])
+def test_run_refuses_a_commit_origin_does_not_have(
+    repo: Path, fast_sandbox: Sandbox, run_cli, command: str
+) -> None:
+    head = commit_files(repo, {"models/more.sql": "select 3"}, "Not pushed yet")
+    result = run_cli(command)
+    assert result.code == 2
+    assert result.err == (
+        f"Error: {head[:7]} is not on origin yet: push it first (`datachonk push"
+        " --trigger-dbt-run`), or pass --allow-unpushed\n"
+    )
+    assert fast_sandbox.runs == []
+    allowed = run_cli(command, "--allow-unpushed")
+    assert allowed.code == 0, allowed.err
+    [run] = fast_sandbox.runs
+    assert run.git_sha == head
 
 
 def test_dbt_run_alias_with_job_id_and_cause(repo: Path, fast_sandbox: Sandbox, run_cli) -> None:
@@ -138,6 +157,7 @@ def test_rerun_and_manifest_choose_the_job_like_run(
     never = "    jobs:\n      - branch: main\n        job_id: null\n"
     config = config_yaml(fast_sandbox.url, job_id=22222, extra=never)
     commit_files(dbt_repo, {"datachonk.yaml": config}, "Configure dbt Cloud")
+    publish(dbt_repo)
     monkeypatch.chdir(dbt_repo)
     monkeypatch.setenv("DBT_CLOUD_API_TOKEN", TOKEN)
     assert json.loads(run_cli("run", "--dry-run", "--json").out)["job_id"] == 22222

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from datachonk_hooks.cli import main
 from datachonk_hooks.credentials import credentials_path, find_stored_token
 from datachonk_hooks.sandbox import Sandbox
-from tests.helpers import TOKEN
+from tests.helpers import TOKEN, publish
 
 CONFIG = """\
 # DataChonk settings (this comment must survive)
@@ -121,6 +121,7 @@ def test_flags_connect(repo: Path, sandbox: Sandbox) -> None:
 
 
 def test_stored_token_then_triggers_runs(repo: Path, sandbox: Sandbox) -> None:
+    publish(repo)
     assert run(*flags(sandbox, "--project-id", "67890", "--job-id", "11111"), stdin=TOKEN).code == 0
     result = run("run")
     assert result.code == 0, result.err

@@ -15,11 +15,17 @@ from datachonk_hooks.install import (
     HOOK,
     LEGACY,
     MARKER,
+    config_hook_command,
+    config_hooks_supported,
+    git_version,
     hook_script,
     hooks_dir,
     install,
+    install_git_config,
     is_ours,
+    require_config_hooks,
     uninstall,
+    uninstall_git_config,
 )
 from tests.helpers import git
 
@@ -241,3 +247,125 @@ def test_installed_script_falls_back_to_the_command_on_path(dbt_repo: Path) -> N
     done = run_hook(dbt_repo, STDIN, env)
     assert done.returncode == 0  # never blocks the push
     assert "datachonk-hook not found; nothing triggered" in done.stderr
+
+
+# ----------------------------------------------------------------------------- --git-config
+
+
+def config_values(repo: Path, key: str) -> list[str]:
+    done = subprocess.run(
+        ["git", "config", "--local", "--get-all", key],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout.splitlines()
+
+
+def test_git_config_install_writes_the_two_keys(dbt_repo: Path) -> None:
+    result = install_git_config(open_repo(dbt_repo), "/opt/venv/bin/python")
+    assert (result.path, result.action) == (dbt_repo / ".git" / "config", "installed")
+    assert config_values(dbt_repo, "hook.datachonk.event") == ["pre-push"]
+    assert config_values(dbt_repo, "hook.datachonk.command") == [
+        "/opt/venv/bin/python -m datachonk_hooks pre-push"
+    ]
+    again = install_git_config(open_repo(dbt_repo), "/opt/venv/bin/python")
+    assert again.action == "unchanged"
+    moved = install_git_config(open_repo(dbt_repo), "/new venv/bin/python")
+    assert moved.action == "updated"
+    assert config_values(dbt_repo, "hook.datachonk.event") == ["pre-push"]  # not twice
+    assert config_values(dbt_repo, "hook.datachonk.command") == [
+        "'/new venv/bin/python' -m datachonk_hooks pre-push"
+    ]
+    assert not (dbt_repo / ".git" / "hooks" / HOOK).exists()  # no file written
+
+
+def test_git_config_uninstall_removes_only_ours(dbt_repo: Path) -> None:
+    git(dbt_repo, "config", "hook.lint.event", "pre-push")
+    git(dbt_repo, "config", "hook.lint.command", "make lint")
+    install_git_config(open_repo(dbt_repo))
+    assert uninstall_git_config(open_repo(dbt_repo)).action == "uninstalled"
+    assert config_values(dbt_repo, "hook.datachonk.event") == []
+    assert config_values(dbt_repo, "hook.datachonk.command") == []
+    assert "datachonk" not in (dbt_repo / ".git" / "config").read_text()  # no empty section
+    assert config_values(dbt_repo, "hook.lint.command") == ["make lint"]
+    assert uninstall_git_config(open_repo(dbt_repo)).action == "absent"
+
+
+def test_git_config_uninstall_keeps_a_command_other_events_use(dbt_repo: Path) -> None:
+    git(dbt_repo, "config", "--add", "hook.datachonk.event", "post-merge")
+    install_git_config(open_repo(dbt_repo), "/opt/venv/bin/python")
+    assert config_values(dbt_repo, "hook.datachonk.event") == ["post-merge", "pre-push"]
+    uninstall_git_config(open_repo(dbt_repo))
+    assert config_values(dbt_repo, "hook.datachonk.event") == ["post-merge"]
+    assert config_values(dbt_repo, "hook.datachonk.command") != []
+
+
+def test_git_config_command_runs_the_way_git_runs_it(dbt_repo: Path) -> None:
+    # git runs a configured command through the shell with the hook's arguments appended
+    command = config_hook_command()
+    done = subprocess.run(
+        ["sh", "-c", f'{command} "$@"', command, "origin", "git@example.com:shop.git"],
+        cwd=dbt_repo,
+        input=STDIN,
+        env={**os.environ, "DATACHONK_DRY_RUN": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Dry run" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("version", "ok"),
+    [
+        ((2, 39, 5), False),
+        ((2, 53, 9), False),
+        ((2, 54, 0), True),
+        ((3, 0, 0), True),
+        (None, False),
+    ],
+)
+def test_config_hooks_need_git_2_54(version: tuple[int, ...] | None, ok: bool) -> None:
+    assert config_hooks_supported(version) is ok
+    if ok:
+        require_config_hooks(version)
+    else:
+        with pytest.raises(
+            DatachonkError, match=r"needs git 2\.54 or newer.*datachonk-hook install"
+        ):
+            require_config_hooks(version)
+
+
+def test_cli_install_git_config(
+    dbt_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datachonk_hooks import install as installer
+    from datachonk_hooks.cli import main
+
+    monkeypatch.chdir(dbt_repo)
+    monkeypatch.setattr(installer, "git_version", lambda: (2, 39, 5))
+    assert main(["install", "--git-config"]) == 2
+    assert "git 2.39.5 does not run config-based hooks" in capsys.readouterr().err
+    assert config_values(dbt_repo, "hook.datachonk.event") == []  # nothing changed
+
+    monkeypatch.setattr(installer, "git_version", lambda: (2, 54, 0))
+    assert main(["install"]) == 0  # the standalone hook too: it would run twice
+    capsys.readouterr()
+    assert main(["install", "--git-config"]) == 0
+    out = capsys.readouterr().out
+    assert "set hook.datachonk.event = pre-push and hook.datachonk.command" in out
+    assert "the standalone hook" in out and "install --uninstall" in out
+    assert config_values(dbt_repo, "hook.datachonk.event") == ["pre-push"]
+    assert main(["install", "--uninstall", "--git-config"]) == 0
+    assert "removed hook.datachonk (pre-push)" in capsys.readouterr().out
+    assert config_values(dbt_repo, "hook.datachonk.event") == []
+    assert is_ours(dbt_repo / ".git" / "hooks" / HOOK)  # --git-config left the file alone
+
+
+def test_git_version_reads_the_machines_git() -> None:
+    version = git_version()
+    assert version is not None and version >= (2, 0, 0)

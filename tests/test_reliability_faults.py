@@ -229,6 +229,7 @@ def test_fault_through_run_wait(
 ) -> None:
     clone = make_clone(tmp_path, "work", remote, {**env, **fault.env})
     sha = commit_model(clone, cloud, fault)
+    clone.push("--quiet", "origin", "main")  # no hook installed: `run` triggers it
     fault.arm(cloud)
     first = scenario.cli(clone, "run", "--wait", "--timeout", "60")
     time.sleep(fault.linger)

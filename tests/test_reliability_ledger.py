@@ -173,7 +173,7 @@ def test_a_version_1_ledger_is_migrated_keeping_its_rows(tmp_path: Path) -> None
         ledger.set_push_waiter(push.id, "7@h")
         assert ledger.get_push(push.id).waiter == "7@h"  # type: ignore[union-attr]
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     check.close()
 
 
@@ -184,7 +184,7 @@ def manual_setup(dbt_repo: Path, sandbox: Sandbox) -> tuple[pygit2.Repository, T
     """A manual trigger recorded and claimed by a live process (this one), as a waiter would."""
     repo = pygit2.Repository(str(dbt_repo))
     settings = load_settings(config_yaml(sandbox.url), source="datachonk.yaml", env={})
-    plan = plan_manual_trigger(settings, repo, "HEAD")
+    plan = plan_manual_trigger(settings, repo, "HEAD", allow_unpushed=True)
     with Ledger.for_repo(repo) as ledger:
         record, _ = ledger.add_trigger(
             host=plan.host,

@@ -198,7 +198,7 @@ def test_manual_run_and_push_at_once(
     sha = clone.commit(MODEL, "Add stg_orders")
     cloud.fail("slow", method="POST", path=RUN_POST, delay=1.5)
     with no_waiters_left(clone.path):
-        manual = scenario.start(clone.path, HOOK, "run", env=env)
+        manual = scenario.start(clone.path, HOOK, "run", "--allow-unpushed", env=env)
         wait_for(lambda: bool(triggers(clone)), 20, "the manual trigger")
         pushed = scenario.push(clone, "origin", "main")
         ran = scenario.finish(manual, label="run")

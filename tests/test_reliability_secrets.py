@@ -26,7 +26,7 @@ from datachonk_hooks.dbt_cloud import DbtCloudClient, TriggerRequest
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.sandbox import Sandbox
 from tests.e2e import BIN, Clone, pre_commit_clone, settled
-from tests.helpers import GENERATED_SQL, TOKEN, config_yaml, git
+from tests.helpers import GENERATED_SQL, TOKEN, config_yaml, git, publish
 from tests.reliability import (
     HOOK,
     JOB,
@@ -73,6 +73,7 @@ def test_every_command_and_scenario_keeps_the_token_secret(
 
         # every command, with debug logging where it talks to dbt Cloud
         run_sha = clone.commit({"models/marts/orders.sql": GENERATED_SQL}, "Add marts")
+        clone.push("--no-verify", "--quiet", "origin", "main")  # `run` triggers it below
         verbose = cli("-v", "run", "--wait", "--timeout", "60")
         assert "datachonk_hooks.dbt_cloud: POST /api/v2/accounts/12345/jobs/11111/run/" in (
             verbose.stderr
@@ -201,6 +202,7 @@ def test_credentials_file_rules_hold(
     assert scenario.run(dbt_repo, HOOK, "status", env=env).returncode == 0
     git(dbt_repo, "add", "--all")
     assert TOKEN not in git(dbt_repo, "diff", "--cached")  # nothing to commit holds it
+    publish(dbt_repo)  # `run` needs a pushed commit
 
     path.chmod(0o644)
     refused = scenario.run(dbt_repo, HOOK, "run", env=env)

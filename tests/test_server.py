@@ -19,7 +19,7 @@ import requests
 
 from datachonk_hooks.account import Workspace
 from datachonk_hooks.sandbox import Sandbox
-from tests.helpers import TOKEN, commit_files, config_yaml, git
+from tests.helpers import TOKEN, commit_files, config_yaml, git, publish
 
 fastapi = pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
@@ -109,6 +109,7 @@ def fast_sandbox() -> Iterator[Sandbox]:
 def repo(dbt_repo: Path, fast_sandbox: Sandbox) -> Path:
     commit_files(dbt_repo, {"datachonk.yaml": config_yaml(fast_sandbox.url)}, "Configure dbt Cloud")
     commit_files(dbt_repo, {"models/orders.sql": "select 1"}, "Add orders model")
+    publish(dbt_repo)
     return dbt_repo
 
 
@@ -321,6 +322,7 @@ def test_connect_checks_and_saves_like_the_cli(
     dbt_repo: Path, make_api: Callable[[Path], Api], env: dict[str, str], fast_sandbox: Sandbox
 ) -> None:
     del env["DBT_CLOUD_API_TOKEN"]  # from now on the stored token is the one used
+    publish(dbt_repo)
     api = make_api(dbt_repo)
     body = {"account_id": 12345, "token": TOKEN, "host": fast_sandbox.url, "project_id": 67890}
     response = api.post("/api/dbt-cloud/connect", json={**body, "job_id": 22222})
@@ -401,6 +403,23 @@ def test_jobs_of_a_project_with_their_latest_runs(api: Api) -> None:
     assert api.get("/api/dbt-cloud/projects/67891/jobs").json()["jobs"][0]["id"] == 55555
 
 
+def test_trigger_run_refuses_a_commit_origin_does_not_have(
+    api: Api, repo: Path, fast_sandbox: Sandbox
+) -> None:
+    head = commit_files(repo, {"models/more.sql": "select 3"}, "Not pushed yet")
+    refused = api.post("/api/dbt-cloud/trigger-run", json={})
+    assert refused.status_code == 409
+    assert refused.json()["error"] == {
+        "code": "commit_not_pushed",
+        "message": f"{head[:7]} is not on origin yet: push it first (`datachonk push"
+        ' --trigger-dbt-run`), or send "allow_unpushed": true',
+    }
+    assert fast_sandbox.runs == []
+    allowed = api.post("/api/dbt-cloud/trigger-run", json={"allow_unpushed": True})
+    assert allowed.status_code == 200, allowed.text
+    assert [run.git_sha for run in fast_sandbox.runs] == [head]
+
+
 def test_trigger_run_builds_head_once_unless_forced(
     api: Api, repo: Path, fast_sandbox: Sandbox
 ) -> None:
@@ -452,6 +471,7 @@ def test_trigger_run_follows_the_branch_routes(
     routes = "    jobs:\n      - branch: release/*\n        job_id: 22222\n"
     commit_files(repo, {"datachonk.yaml": config_yaml(fast_sandbox.url, extra=routes)}, "Route")
     git(repo, "branch", "release/1")
+    publish(repo)
     response = make_api(repo).post("/api/dbt-cloud/trigger-run", json={"git_branch": "release/1"})
     assert response.status_code == 200, response.text
     [sent] = fast_sandbox.runs
@@ -507,6 +527,7 @@ def test_trigger_run_chooses_job_and_schema_like_run(
     commit_files(repo, {"datachonk.yaml": config_yaml(fast_sandbox.url, extra=TEAM_ROUTES)}, "Team")
     git(repo, "branch", "feature/Add-Orders")
     git(repo, "branch", "wip/try")
+    publish(repo)
     if checkout is not None:
         git(repo, "checkout", "--quiet", checkout)
     if body.get("git_sha") == "HEAD":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -15,7 +16,7 @@ import pytest
 from datachonk_hooks.config import load_settings
 from datachonk_hooks.credentials import resolve_token
 from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, RetryPolicy, TriggerRequest
-from datachonk_hooks.errors import ConfigError, DatachonkError
+from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
 from datachonk_hooks.gitrepo import ZERO_SHA
 from datachonk_hooks.ledger import Ledger, TriggerState
 from datachonk_hooks.push import PushUpdate
@@ -23,6 +24,7 @@ from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger import (
     ClientPool,
     TriggerPlan,
+    UnpushedCommitError,
     deliver,
     literal_cause,
     new_client,
@@ -450,6 +452,7 @@ def test_plan_manual_trigger(
     work: Work, settings, sandbox: Sandbox, ref: str, branch: str | None, job_id: int, route: str
 ) -> None:
     work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    git(work.path, "push", "--quiet", "origin", "main")
     git(work.path, "branch", "feature/x")
     git(work.path, "tag", "-a", "v1", "-m", "Release", "HEAD")
     plan = plan_manual_trigger(settings, work.repo, ref)
@@ -478,6 +481,30 @@ def test_empty_literal_cause(work: Work, settings, cause: str) -> None:
 def test_literal_cause_is_cut_to_255() -> None:
     cause = literal_cause("x" * 300)
     assert len(cause) == 255 and cause.endswith("…")
+
+
+def test_a_manual_trigger_needs_a_pushed_commit(work: Work, settings) -> None:
+    """dbt Cloud clones from the configured remote: a commit it lacks would fail there."""
+    pushed = work.sha("HEAD")
+    unpushed = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    message = (
+        f"{unpushed[:7]} is not on origin yet: push it first (`datachonk push"
+        " --trigger-dbt-run`), or pass --allow-unpushed"
+    )
+    with pytest.raises(UnpushedCommitError, match=f"^{re.escape(message)}$"):
+        plan_manual_trigger(settings, work.repo, "HEAD")
+    assert UnpushedCommitError.exit_code == ExitCode.USAGE
+    assert plan_manual_trigger(settings, work.repo, "HEAD~1").request.git_sha == pushed
+    allowed = plan_manual_trigger(settings, work.repo, "HEAD", allow_unpushed=True)
+    assert allowed.request.git_sha == unpushed
+
+
+def test_a_manual_trigger_looks_at_the_configured_remote(work: Work, sandbox: Sandbox) -> None:
+    settings = load_settings(
+        config_yaml(sandbox.url, extra="    remote: upstream\n"), source="datachonk.yaml", env=ENV
+    )
+    with pytest.raises(UnpushedCommitError, match="is not on upstream yet"):
+        plan_manual_trigger(settings, work.repo, "HEAD")
 
 
 def test_plan_manual_trigger_needs_an_account(work: Work) -> None:

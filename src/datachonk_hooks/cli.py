@@ -114,6 +114,11 @@ def run_options(fn: F) -> F:
             click.option(
                 "--force", is_flag=True, help="Trigger even if this commit already ran this job."
             ),
+            click.option(
+                "--allow-unpushed",
+                is_flag=True,
+                help="Trigger a commit the configured remote does not have yet.",
+            ),
         ]
     ):
         fn = option(fn)
@@ -139,6 +144,7 @@ def run_command(
     dry_run: bool,
     as_json: bool,
     force: bool,
+    allow_unpushed: bool,
     ci: bool | None,
 ) -> int:
     """Trigger the dbt Cloud job for the commit at REF.
@@ -146,7 +152,9 @@ def run_command(
     The run gets git_sha and git_branch of that commit, and the cause from --cause or the
     commit's subject line. The job is --job-id, else the `jobs:` entry matching the branch,
     else `job_id` from datachonk.yaml. A commit already triggered for that job (by a push
-    or by hand) is not triggered again unless --force.
+    or by hand) is not triggered again unless --force. A commit the configured remote
+    (`remote:`, default origin) does not have is refused unless --allow-unpushed: dbt
+    Cloud clones from there.
 
     In CI mode (--ci, or CI=true) the commit, branch and pushed range come from GitHub
     Actions' or GitLab CI's variables, and a push without generated models triggers nothing.
@@ -160,7 +168,9 @@ def run_command(
         return _run_ci(app, job_id, cause, wait, timeout, dry_run, as_json, force)
     settings = app.settings(timeout=timeout)
     repo = open_repo(app.cwd)
-    plan = plan_manual_trigger(settings, repo, ref, job_id=job_id, cause=cause)
+    plan = plan_manual_trigger(
+        settings, repo, ref, job_id=job_id, cause=cause, allow_unpushed=allow_unpushed
+    )
     if dry_run:
         return _print_dry_run(plan, app.env, as_json)
     with make_client(settings, app.env) as client:
@@ -391,19 +401,27 @@ def land_command(app: AppContext, push_id: int) -> int:
 
 @cli.command("install")
 @click.option("--uninstall", is_flag=True, help="Remove it and restore a kept hook.")
+@click.option(
+    "--git-config",
+    is_flag=True,
+    help="Use git's config-based hooks (git 2.54+): set hook.datachonk.event and"
+    " hook.datachonk.command in the repository's config instead of writing a hook file.",
+)
 @pass_app
-def install_command(app: AppContext, uninstall: bool) -> int:
+def install_command(app: AppContext, uninstall: bool, git_config: bool) -> int:
     """Install the standalone pre-push hook (for repositories without pre-commit).
 
     Writes it to core.hooksPath, or .git/hooks. A pre-push hook already there is kept as
-    pre-push.legacy and runs first.
+    pre-push.legacy and runs first. With --git-config, git 2.54 and newer run it from the
+    repository's config, beside any other pre-push hooks.
     """
+    from datachonk_hooks import install as installer
     from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.install import install
-    from datachonk_hooks.install import uninstall as remove
 
+    if git_config:
+        return _install_git_config(app, uninstall)
     repo = open_repo(app.cwd)
-    result = remove(repo) if uninstall else install(repo)
+    result = installer.uninstall(repo) if uninstall else installer.install(repo)
     messages = {
         "installed": f"installed the pre-push hook at {result.path}",
         "updated": f"updated the pre-push hook at {result.path}",
@@ -415,6 +433,38 @@ def install_command(app: AppContext, uninstall: bool) -> int:
     if result.legacy is not None:
         kept = "restored" if uninstall else "kept and chained"
         click.echo(f"the previous hook is {kept}: {result.legacy}")
+    return ExitCode.OK
+
+
+def _install_git_config(app: AppContext, uninstall: bool) -> int:
+    from datachonk_hooks import install as installer
+    from datachonk_hooks.gitrepo import open_repo
+
+    repo = open_repo(app.cwd)
+    name = f"hook.{installer.CONFIG_HOOK}"
+    if uninstall:
+        result = installer.uninstall_git_config(repo)
+        click.echo(
+            f"removed {name} (pre-push) from {result.path}"
+            if result.action == "uninstalled"
+            else f"no {name} pre-push hook in {result.path}; nothing changed"
+        )
+        return ExitCode.OK
+    installer.require_config_hooks(installer.git_version())
+    result = installer.install_git_config(repo)
+    command = installer.config_hook_command()
+    messages = {
+        "installed": f"set {name}.event = pre-push and {name}.command = {command} in {result.path}",
+        "updated": f"updated {name}: event pre-push, command {command} in {result.path}",
+        "unchanged": f"{name} (pre-push) is already set in {result.path}",
+    }
+    click.echo(messages[result.action])
+    hook_file = installer.hooks_dir(repo) / installer.HOOK
+    if installer.is_ours(hook_file):
+        click.echo(
+            f"the standalone hook {hook_file} would run as well; remove it with"
+            " `datachonk-hook install --uninstall`"
+        )
     return ExitCode.OK
 
 
@@ -508,13 +558,19 @@ def push_command(
         cause=cause,
         log=lambda line: click.echo(line, err=True),
     )
-    if outcome.git_exit_code != 0:
+    if outcome.git_exit_code != 0 and not outcome.delivered and not outcome.pending:
         click.echo("git push failed; nothing triggered", err=True)
         return outcome.git_exit_code
-    if not outcome.recorded:
+    if outcome.git_exit_code != 0:
+        click.echo("git push failed for some refs; triggered what landed", err=True)
+    elif not outcome.recorded:
+        # The hook runs on every push (pre-commit's hook is always_run), and with
+        # --trigger-dbt-run it records every pushed branch: it did not run at all.
         click.echo(
-            "nothing to trigger: no generated models were pushed, or the pre-push hook is not"
-            " installed (see `datachonk-hook install`)",
+            "nothing triggered: no branch was pushed, or the pre-push hook did not run"
+            " (install it: `datachonk-hook install`, or `pre-commit install -t pre-push`)"
+            if trigger_dbt_run
+            else "nothing to trigger: no DataChonk-generated models were pushed",
             err=True,
         )
     for record in outcome.delivered:
@@ -531,6 +587,8 @@ def push_command(
                 err=True,
             )
         return ExitCode.API
+    if outcome.git_exit_code != 0:
+        return outcome.git_exit_code
     if not wait or not outcome.delivered:
         return ExitCode.OK
     settings = app.settings(timeout=timeout)

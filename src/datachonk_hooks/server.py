@@ -63,6 +63,7 @@ from datachonk_hooks.trigger import (
     AwaitingPushError,
     BusyElsewhereError,
     TriggerPlan,
+    UnpushedCommitError,
     plan_manual_trigger,
     trigger_through_ledger,
 )
@@ -160,6 +161,11 @@ class TriggerRunRequest(_Body):
         description="dbt commands to run instead of the job's steps.",
     )
     force: bool = Field(default=False, description="Trigger even if this commit already ran.")
+    allow_unpushed: bool = Field(
+        default=False,
+        description="Trigger a commit the configured git remote does not have yet (dbt Cloud"
+        " clones from that remote, so its run would fail at the clone step).",
+    )
 
     @field_validator("cause")
     @classmethod
@@ -330,7 +336,10 @@ _COMMON_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
 }
 _TRIGGER_ERRORS: Final = {
     **_COMMON_ERRORS,
-    409: _error_doc("trigger_in_progress: this commit's trigger is being sent or awaits a push."),
+    409: _error_doc(
+        "trigger_in_progress: this commit's trigger is being sent or awaits a push;"
+        " commit_not_pushed: the configured git remote does not have the commit."
+    ),
     422: _error_doc(
         "validation_error (a field is wrong) or git_error (git_sha or git_branch names no"
         " commit in the repository)."
@@ -370,6 +379,7 @@ _KINDS: Final[tuple[tuple[type[DatachonkError], int, str], ...]] = (
     (LedgerError, 503, "ledger_error"),
     (BusyElsewhereError, 409, "trigger_in_progress"),
     (AwaitingPushError, 409, "trigger_in_progress"),
+    (UnpushedCommitError, 409, "commit_not_pushed"),
 )
 
 
@@ -723,7 +733,12 @@ def plan_api_trigger(
             cause=wanted.cause,
             branch=wanted.git_branch,
             steps_override=tuple(step.strip() for step in steps) if steps else None,
+            allow_unpushed=wanted.allow_unpushed,
         )
+    except UnpushedCommitError as exc:
+        raise UnpushedCommitError(
+            str(exc).replace("pass --allow-unpushed", 'send "allow_unpushed": true')
+        ) from None
     except GitError:
         # the API's caller names the field, not a ref they never typed
         raise GitError(

@@ -17,7 +17,7 @@ from datachonk_hooks.config import CONFIG_NAME, DetectRules, Settings, find_conf
 from datachonk_hooks.detect import GeneratedModel, detect_generated, project_folders
 from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
 from datachonk_hooks.gitrepo import CommitInfo, branch_of, read_blob, resolve_commit, work_tree
-from datachonk_hooks.push import PushUpdate, pushed_range
+from datachonk_hooks.push import PushUpdate, on_remote, pushed_range
 
 if TYPE_CHECKING:
     # Only needed once something is to be triggered: the hook imports this module on every
@@ -77,6 +77,12 @@ class TriggerPlan:
         }
 
 
+class UnpushedCommitError(DatachonkError):
+    """A manual trigger for a commit the remote dbt Cloud builds from does not have (exit 2)."""
+
+    exit_code = ExitCode.USAGE
+
+
 def literal_cause(text: str) -> str:
     """A cause given on the command line: one line, at most 255 characters, not empty."""
     from datachonk_hooks.cause import clean, truncate
@@ -96,11 +102,14 @@ def plan_manual_trigger(
     cause: str | None = None,
     branch: str | None = None,
     steps_override: tuple[str, ...] | None = None,
+    allow_unpushed: bool = False,
 ) -> TriggerPlan:
     """The trigger for the commit at `ref` (`datachonk-hook run`, the local API).
 
     The branch is `branch` when given, else the one `ref` names. The job is `job_id`, else
-    `Settings.manual_job` chooses.
+    `Settings.manual_job` chooses. A commit the configured remote does not have is refused
+    (dbt Cloud clones from there and its run would fail at the clone step) unless
+    `allow_unpushed`.
     """
     from datachonk_hooks.cause import CauseContext, build_cause
     from datachonk_hooks.dbt_cloud import TriggerRequest
@@ -120,6 +129,11 @@ def plan_manual_trigger(
         schema_override=target.schema_override if job_id is None else None,
     )
     chosen, route = settings.manual_job(branch, job_id)
+    if not allow_unpushed and not on_remote(repo, settings.remote, commit.sha):
+        raise UnpushedCommitError(
+            f"{commit.sha[:7]} is not on {settings.remote} yet: push it first (`datachonk push"
+            " --trigger-dbt-run`), or pass --allow-unpushed"
+        )
     return TriggerPlan(
         host=settings.host,
         account_id=account_id,
