@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers import GENERATED_SQL, GIT_IDENTITY, TOKEN, commit_files, git
+from tests.helpers import GENERATED_SQL, GIT_IDENTITY, TOKEN, add_origin, commit_files, git
 
 pytest_plugins = ["tests.e2e", "tests.reliability"]
 
@@ -56,4 +56,5 @@ def dbt_repo(tmp_path: Path) -> Path:
         },
         "Add stg_orders",
     )
+    add_origin(repo)  # where dbt Cloud would clone from (nothing pushed yet)
     return repo

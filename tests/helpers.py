@@ -61,13 +61,19 @@ def remote_and_clone(top: Path, name: str = "work") -> tuple[Path, Path]:
     return bare, path
 
 
-def publish(repo: Path) -> Path:
-    """Give `repo` a bare `origin` beside it (if it has none) and push every branch there, so
-    manual triggers, which need a pushed commit, accept its commits."""
+def add_origin(repo: Path) -> Path:
+    """Give `repo` a bare `origin` beside it (`<name>-origin.git`), once; returns its path."""
     bare = repo.parent / f"{repo.name}-origin.git"
     if not bare.exists():
         git(repo.parent, "init", "--quiet", "--bare", str(bare))
         git(repo, "remote", "add", "origin", str(bare))
+    return bare
+
+
+def publish(repo: Path) -> Path:
+    """Push every branch of `repo` to its `origin` (made by `add_origin` if need be), so
+    manual triggers, which need a pushed commit, accept its commits."""
+    bare = add_origin(repo)
     git(repo, "push", "--quiet", "--force", "origin", "refs/heads/*:refs/heads/*")
     git(repo, "fetch", "--quiet", "origin")
     return bare

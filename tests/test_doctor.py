@@ -113,13 +113,14 @@ def test_all_checks_pass(healthy: Path, sandbox: Sandbox, doctor) -> None:
         f"ok    dbt Cloud: {sandbox.url} accepted the token for account 12345",
         f"ok    host: {sandbox.url} is not the legacy cloud.getdbt.com",
         "ok    project: 67890 jaffle_shop",
+        f"ok    git remote: pushes to origin ({healthy.parent / 'work-origin.git'}) trigger",
         "ok    job: 11111 DataChonk CI (active, in project 67890)",
         "ok    jobs[0] (main): 22222 Production daily (active, in project 67890)",
         "ok    branch main: pushes trigger job 22222 via jobs[0] (branch main)",
         "ok    pre-commit: .pre-commit-config.yaml runs hook datachonk-dbt-cloud",
         "ok    pre-push hook: pre-commit's hook is installed at .git/hooks/pre-push",
         "ok    pending triggers: none (nothing triggered yet)",
-        "all 12 checks passed",
+        "all 13 checks passed",
     ]
 
 
@@ -145,13 +146,41 @@ def test_nothing_set_up_is_failed_checks_not_a_crash(tmp_path: Path, doctor, mon
     assert report.out.splitlines()[0] == (
         "FAIL  datachonk.yaml: not found; fix: run `datachonk-hook connect`"
     )
-    for name in ("token", "dbt Cloud", "project", "job"):
+    for name in ("token", "dbt Cloud", "project", "git remote", "job"):
         assert report.mark(name) == "skip"
     assert report.mark("pre-push hook") == "FAIL"
     assert "not inside a git repository" in report.detail("pre-push hook")
     assert report.mark("host") == "skip"
     assert report.mark("pending triggers") == "skip"
-    assert report.out.splitlines()[-1] == "2 of 8 checks failed, 6 skipped"
+    assert report.out.splitlines()[-1] == "2 of 9 checks failed, 7 skipped"
+
+
+def test_the_configured_remote_must_exist(healthy: Path, sandbox: Sandbox, doctor) -> None:
+    set_config(healthy, config_yaml(sandbox.url, extra="    remote: upstream\n"))
+    report = doctor()
+    assert report.code == 2
+    assert report.failed == ["git remote"]
+    assert report.detail("git remote") == (
+        "this clone has no remote 'upstream'; fix: set deploy.dbt_cloud.remote to the remote"
+        " dbt Cloud builds from (`git remote -v` lists them)"
+    )
+
+
+def test_the_remote_is_the_repository_dbt_cloud_builds_from(
+    healthy: Path, sandbox: Sandbox, doctor
+) -> None:
+    origin = healthy.parent / "work-origin.git"
+    sandbox.set_repository(67890, f"file://{origin}")  # the same repository, spelled otherwise
+    assert doctor().detail("git remote") == (
+        f"pushes to origin trigger; dbt Cloud builds from {origin} too"
+    )
+    sandbox.set_repository(67890, "git@github.com:acme/shop.git")
+    report = doctor()
+    assert report.failed == ["git remote"]
+    assert report.detail("git remote").startswith(
+        f"origin is {origin}, but dbt Cloud project 67890 builds from"
+        " git@github.com:acme/shop.git; fix: set deploy.dbt_cloud.remote"
+    )
 
 
 def test_invalid_config(healthy: Path, doctor) -> None:

@@ -81,13 +81,19 @@ def test_newer_push_cancels_only_our_older_in_flight_run(
     def states() -> dict[str, int]:
         return {r.git_sha or "foreign": r.status for r in cloud.runs}
 
+    def first_finished() -> bool:
+        with clone.ledger() as ledger:
+            record = ledger.find(12345, 44444, first)
+        return record is not None and record.state is TriggerState.FINISHED
+
+    # the waiter cancels, records the status, then logs: wait for all three, in any order
     eventually(lambda: states()[first] == 30)
+    eventually(lambda: first_finished() and "superseded by" in clone.waiter_log())
     assert states()[second] in (1, 2, 3)  # the newest keeps running
     assert cloud.run_status(foreign.id) != 30  # not ours: left alone
     with clone.ledger() as ledger:
         by_sha = {t.sha: t for t in ledger.history()}
-    assert by_sha[first].state is TriggerState.FINISHED and by_sha[first].run_status == 30
-    assert "superseded by" in clone.waiter_log()
+    assert by_sha[first].run_status == 30
 
 
 def test_finished_runs_are_not_cancelled(with_pre_commit: Clone, cloud: Sandbox) -> None:

@@ -15,6 +15,7 @@ from datachonk_hooks.gitrepo import (
     open_repo,
     read_blob,
     resolve_commit,
+    same_repository,
     work_tree,
 )
 from tests.helpers import GENERATED_SQL, commit_files, git
@@ -225,3 +226,22 @@ def test_commit_info_never_raises_on_odd_encodings(
     info = CommitInfo.of(commit)
     assert (info.subject, info.author) == (subject, name)
     assert info.message.startswith(subject)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("git@github.com:acme/shop.git", "https://github.com/acme/shop", True),
+        ("ssh://git@GitHub.com/acme/shop.git", "git@github.com:acme/shop", True),
+        (
+            "https://user@gitlab.example.com:8443/acme/shop/",
+            "git@gitlab.example.com:acme/shop",
+            True,
+        ),
+        ("/srv/git/shop.git", "file:///srv/git/shop", True),
+        ("git@github.com:acme/shop.git", "git@github.com:acme/shop-fork.git", False),
+        ("git@github.com:acme/shop.git", "git@gitlab.com:acme/shop.git", False),
+    ],
+)
+def test_same_repository_whatever_the_url_spelling(first: str, second: str, same: bool) -> None:
+    assert same_repository(first, second) is same

@@ -64,11 +64,12 @@ class Work:
         dry_run: bool = False,
         as_json: bool = False,
         remote: str | None = "origin",
+        url: str | None = None,
     ) -> int:
         lines = stdin if callable(stdin) else (lambda: list(stdin))
         return pre_push_main(
             remote=remote,
-            url=str(self.path.parent / "remote.git"),
+            url=url or str(self.path.parent / "remote.git"),
             dry_run=dry_run,
             as_json=as_json,
             env={"DBT_CLOUD_API_TOKEN": TOKEN, **(env or {})},
@@ -284,6 +285,92 @@ def test_foreground_push_records_the_trigger_awaiting_the_push(work: Work) -> No
     work.lines.clear()
     assert work.main(work.stdin("main"), env=env) == ExitCode.OK
     assert work.lines == [f"datachonk: {sha[:7]} already triggered run 77 of job 11111"]
+
+
+FOREGROUND = {"DATACHONK_PUSH_FOREGROUND": "1"}
+
+
+def test_without_a_token_the_trigger_is_recorded_and_stays_pending(work: Work) -> None:
+    sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    assert work.main(work.stdin("main"), env={**FOREGROUND, "DBT_CLOUD_API_TOKEN": ""}) == 0
+    assert work.lines == [
+        f"datachonk: dbt Cloud job 11111 for {sha[:7]} (main) stays pending: no dbt Cloud"
+        " token (run `datachonk-hook connect`)"
+    ]
+    with Ledger(work.ledger_file) as ledger:
+        [record] = ledger.history()
+    assert record.state is TriggerState.AWAITING_PUSH  # nothing lost: `retry` sends it later
+
+
+def test_after_dbt_cloud_refused_the_token_the_line_says_so(work: Work, sandbox: Sandbox) -> None:
+    from datachonk_hooks.credentials import Token
+
+    with Ledger.for_repo(work.repo) as ledger:
+        ledger.note_token_refused(sandbox.url, 12345, 401, Token(TOKEN, "t").fingerprint)
+    sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    assert work.main(work.stdin("main"), env=FOREGROUND) == ExitCode.OK
+    assert work.lines == [
+        "datachonk: dbt Cloud refused the token last time (HTTP 401): run `datachonk-hook"
+        f" doctor`; dbt Cloud job 11111 for {sha[:7]} (main) stays pending until then"
+        " (`datachonk-hook retry`)"
+    ]
+    work.lines.clear()  # another token (say, a new one in the environment) is not refused
+    other = work.commit({"models/b.sql": GENERATED_SQL}, "Add b")
+    env = {**FOREGROUND, "DBT_CLOUD_API_TOKEN": "dbtc_another_token"}
+    assert work.main(work.stdin("main"), env=env) == ExitCode.OK
+    assert work.lines == [
+        f"datachonk: dbt Cloud job 11111 will run for {other[:7]} (main) once the push lands"
+    ]
+    assert TOKEN not in work.ledger_file.read_bytes().decode("latin-1")
+
+
+def test_a_push_to_another_remote_triggers_nothing(work: Work) -> None:
+    work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    backup = work.path.parent / "backup.git"
+    git(work.path.parent, "init", "--quiet", "--bare", str(backup))
+    git(work.path, "remote", "add", "backup", str(backup))
+    code = work.main(work.stdin("main"), remote="backup", url=str(backup), env=FOREGROUND)
+    assert code == ExitCode.OK
+    assert work.lines == [
+        "datachonk: this push goes to backup, but dbt Cloud builds from origin"
+        " (deploy.dbt_cloud.remote): nothing triggered"
+    ]
+    assert not work.ledger_file.exists()
+
+
+def test_a_push_to_the_configured_remote_by_url_triggers(work: Work) -> None:
+    sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    url = git(work.path, "remote", "get-url", "origin")
+    assert work.main(work.stdin("main"), remote=url, env=FOREGROUND) == ExitCode.OK
+    assert work.lines == [
+        f"datachonk: dbt Cloud job 11111 will run for {sha[:7]} (main) once the push lands"
+    ]
+
+
+def test_the_configured_remote_is_the_one_that_triggers(work: Work, sandbox: Sandbox) -> None:
+    extra = "    remote: upstream\n"
+    work.commit({"datachonk.yaml": config_yaml(sandbox.url, extra=extra)}, "Build from upstream")
+    work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    assert work.main(work.stdin("main"), env=FOREGROUND) == ExitCode.OK
+    assert work.lines == [
+        "datachonk: this push goes to origin, but dbt Cloud builds from upstream"
+        " (deploy.dbt_cloud.remote): nothing triggered"
+    ]
+
+
+def test_git_push_dry_run_records_nothing_and_says_would(work: Work) -> None:
+    sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    push = read_push({}, lambda: work.stdin("main"), work.repo, "origin", "origin")
+    env = {"DBT_CLOUD_API_TOKEN": TOKEN}
+    code = run_pre_push(
+        work.repo, push, env, dry_run=False, echo=work.lines.append, git_dry_run=True
+    )
+    assert code == ExitCode.OK
+    assert work.lines == [
+        f"datachonk: dbt Cloud job 11111 would run for {sha[:7]} (main) once the push lands"
+        " (dry run: nothing recorded)"
+    ]
+    assert not work.ledger_file.exists()
 
 
 def test_force_and_cause_from_the_environment(work: Work) -> None:

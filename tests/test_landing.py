@@ -19,6 +19,7 @@ from datachonk_hooks.landing import (
     Waiter,
     deliver_pending,
     git_push_pid,
+    is_dry_run_push,
     remote_has,
     remote_sha,
     tracking_has,
@@ -461,3 +462,111 @@ def test_deliver_pending_returns_what_stays_pending(
     [pending] = deliver_pending(work.repo, ledger, pool, ENV, log=lines.append)
     assert pending.state is TriggerState.PENDING and pending.reason
     assert lines[0].startswith(f"job 11111 for {sha[:7]} stays pending: ")
+
+
+# ----------------------------------------------------------------------------- per commit
+
+
+def refuse_branch(work: Work, *branches: str) -> None:
+    """An `update` hook on the bare remote that rejects these branches (a protection rule)."""
+    refused = "|".join(f"refs/heads/{branch}" for branch in branches)
+    hook = work.bare / "hooks" / "update"
+    hook.write_text(f'#!/bin/sh\ncase "$1" in {refused}) exit 1 ;; esac\nexit 0\n')
+    hook.chmod(0o755)
+
+
+def record_refs(
+    ledger: Ledger, work: Work, sha: str, refs: list[str], *, git_pid: int | None = None
+) -> PushRecord:
+    """The hook's record of one push carrying `sha` on each of `refs` (one trigger, linked)."""
+    push = ledger.record_push(
+        remote_name="origin",
+        remote_url=str(work.bare),
+        git_pid=git_pid,
+        tracking_before=tracking_refs(work.repo, "origin"),
+        foreground=False,
+    )
+    for ref in refs:
+        ledger.add_trigger(
+            host=HOST,
+            account_id=12345,
+            job_id=11111,
+            request=TriggerRequest(cause="Add a", git_sha=sha, git_branch=ref),
+            source="push",
+            push_id=push.id,
+            remote_ref=f"refs/heads/{ref}",
+            awaiting_push=True,
+        )
+    return push
+
+
+def test_a_rejected_sibling_changes_nothing(work: Work, ledger: Ledger) -> None:
+    """`git push origin aaa main` with aaa refused: main carried the commit, so it triggers,
+    on main, even though the ledger row was recorded for aaa first."""
+    sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    git(work.path, "branch", "aaa")
+    refuse_branch(work, "aaa")
+    push = record_refs(ledger, work, sha, ["aaa", "main"])
+    [trigger] = ledger.triggers_for_push(push.id)
+    assert trigger.branch == "aaa"
+    assert work.push("origin", "aaa", "main", check=False).returncode != 0
+    lines: list[str] = []
+    assert waiter(work, ledger, push, lines, push_ended=True).wait() == "landed"
+    [landed] = ledger.deliverable()
+    assert (landed.id, landed.branch, landed.request.git_branch) == (trigger.id, "main", "main")
+    assert lines == ["push to origin landed"]
+
+
+def test_every_ref_rejected_fails_the_trigger(work: Work, ledger: Ledger) -> None:
+    sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    git(work.path, "branch", "aaa")
+    git(work.path, "branch", "bbb")
+    refuse_branch(work, "aaa", "bbb")
+    push = record_refs(ledger, work, sha, ["aaa", "bbb"])
+    work.push("origin", "aaa", "bbb", check=False)
+    lines: list[str] = []
+    assert waiter(work, ledger, push, lines, push_ended=True).wait() == "failed"
+    [trigger] = ledger.triggers_for_push(push.id)
+    assert trigger.state is TriggerState.PUSH_FAILED
+    assert lines == ["the push of aaa to origin did not land; nothing triggered for it"]
+
+
+def test_a_concurrent_push_of_the_same_commit_keeps_it(work: Work, ledger: Ledger) -> None:
+    """Two pushes of one commit: the first (aaa) is rejected while the second (main) is
+    still in flight; the trigger waits for the second, which lands it."""
+    sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    git(work.path, "branch", "aaa")
+    refuse_branch(work, "aaa")
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        first = record_refs(ledger, work, sha, ["aaa"])
+        second = record_refs(ledger, work, sha, ["main"], git_pid=sleeper.pid)
+        [trigger] = ledger.triggers_for_push(second.id)
+        assert [t.id for t in ledger.triggers_for_push(first.id)] == [trigger.id]
+        work.push("origin", "aaa", check=False)
+        lines: list[str] = []
+        assert waiter(work, ledger, first, lines, push_ended=True).wait() == "failed"
+        assert ledger.get(trigger.id).state is TriggerState.AWAITING_PUSH  # type: ignore[union-attr]
+        work.push("origin", "main")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert waiter(work, ledger, second, lines).wait() == "landed"
+    assert [t.id for t in ledger.deliverable()] == [trigger.id]
+
+
+@pytest.mark.parametrize(
+    ("argv", "dry"),
+    [
+        (["git", "push", "origin", "main"], False),
+        (["git", "push", "--dry-run", "origin", "main"], True),
+        (["git", "push", "-n", "origin"], True),
+        (["git", "push", "-fn", "origin"], True),
+        (["/usr/bin/git", "-c", "x.y=z", "push", "-u", "origin", "main"], False),
+        (["git", "push", "-o", "n", "origin"], False),  # -o takes a value
+        (["git", "push", "-on", "origin"], False),  # -o's value, glued
+        (["git", "push", "--", "-n"], False),  # a ref named -n
+    ],
+)
+def test_a_dry_run_push_is_seen_on_the_command_line(argv: list[str], dry: bool) -> None:
+    assert is_dry_run_push(argv) is dry

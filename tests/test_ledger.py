@@ -15,6 +15,7 @@ import pytest
 from datachonk_hooks.dbt_cloud import TriggerRequest
 from datachonk_hooks.errors import ExitCode
 from datachonk_hooks.ledger import (
+    _MIGRATIONS,
     SCHEMA_VERSION,
     Ledger,
     LedgerError,
@@ -659,3 +660,83 @@ def test_a_write_blocked_beyond_the_timeout_is_rolled_back(db_path: Path) -> Non
         record, new = add(ledger)  # nothing was left half-done
         assert new
         assert ledger.history() == [record]
+
+
+# --------------------------------------------------------------------------- refs per commit
+
+
+def test_every_ref_that_carried_a_commit_is_linked_to_its_trigger(ledger: Ledger) -> None:
+    first, second = push(ledger), push(ledger)
+    record, created = add(ledger, push_id=first, remote_ref="refs/heads/aaa", awaiting_push=True)
+    assert created
+    again, created = add(ledger, push_id=first, remote_ref="refs/heads/main", awaiting_push=True)
+    assert (again.id, created) == (record.id, False)
+    add(ledger, push_id=second, remote_ref="refs/heads/main", awaiting_push=True)
+    carried = [(p.id, ref) for p, ref in ledger.refs_of(record.id)]
+    assert carried == [
+        (first, "refs/heads/aaa"),
+        (first, "refs/heads/main"),
+        (second, "refs/heads/main"),
+    ]
+    assert [t.id for t in ledger.triggers_for_push(second)] == [record.id]
+
+
+def test_a_failed_push_leaves_a_trigger_another_push_still_carries(ledger: Ledger) -> None:
+    first, second = push(ledger), push(ledger)
+    record, _ = add(ledger, push_id=first, remote_ref="refs/heads/aaa", awaiting_push=True)
+    add(ledger, push_id=second, remote_ref="refs/heads/main", awaiting_push=True)
+    assert (
+        ledger.trigger_did_not_land(record.id, first, "rejected").state
+        is TriggerState.AWAITING_PUSH
+    )
+    assert ledger.mark_push_failed(first, "rejected") == []  # the push-level settle agrees
+    landed = ledger.trigger_landed(record.id, "main")
+    assert (landed.state, landed.branch, landed.request.git_branch) == (
+        TriggerState.PENDING,
+        "main",
+        "main",
+    )
+
+
+def test_a_trigger_no_push_carries_any_more_fails(ledger: Ledger) -> None:
+    first = push(ledger)
+    record, _ = add(ledger, push_id=first, awaiting_push=True)
+    ledger.settle_push_state(first, "failed", "rejected")
+    failed = ledger.trigger_did_not_land(record.id, first, "rejected")
+    assert (failed.state, failed.reason) == (TriggerState.PUSH_FAILED, "rejected")
+    assert ledger.trigger_landed(record.id, "main").state is TriggerState.PUSH_FAILED  # settled
+
+
+def test_a_version_2_ledger_links_its_triggers_to_their_push(db_path: Path) -> None:
+    raw = sqlite3.connect(db_path, isolation_level=None)
+    for statements in _MIGRATIONS[:2]:
+        for statement in statements:
+            raw.execute(statement)
+    now = "2026-05-01T12:00:00.000000+00:00"
+    raw.execute(
+        "INSERT INTO pushes (remote_name, remote_url, git_pid, tracking_before, foreground,"
+        " state, created_at, updated_at) VALUES ('origin', 'u', NULL, '{}', 0, 'waiting', ?, ?)",
+        (now, now),
+    )
+    raw.execute(
+        "INSERT INTO triggers (host, account_id, job_id, sha, branch, request, state, push_id,"
+        " source, created_at, updated_at) VALUES ('h', 1, 2, ?, 'main', '{}', 'awaiting_push',"
+        " 1, 'push', ?, ?)",
+        (SHA, now, now),
+    )
+    raw.execute("PRAGMA user_version = 2")
+    raw.close()
+    with Ledger(db_path) as ledger:
+        [(carrier, ref)] = ledger.refs_of(1)
+    assert (carrier.id, ref) == (1, "refs/heads/main")
+
+
+def test_a_refused_token_is_remembered_by_fingerprint_only(ledger: Ledger, db_path: Path) -> None:
+    host = "https://ab123.us1.dbt.com"
+    assert ledger.token_refused(host, 12345, "f1") is None
+    ledger.note_token_refused(host, 12345, 401, "f1")
+    assert ledger.token_refused(host, 12345, "f1") == 401
+    assert ledger.token_refused(host, 12345, "f2") is None  # another token
+    assert ledger.token_refused(host, 99999, "f1") is None  # another account
+    ledger.note_token_accepted(host, 12345)
+    assert ledger.token_refused(host, 12345, "f1") is None

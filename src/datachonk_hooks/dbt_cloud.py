@@ -222,13 +222,22 @@ class Project:
     id: int
     name: str
     account_id: int | None = None
+    #: the git URL dbt Cloud clones (`repository.remote_url`), when it was asked for and told
+    repository_url: str | None = None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
         project_id = _int(data.get("id"))
         if project_id is None:
             raise BadResponseError("dbt Cloud returned a project without an id")
-        return cls(project_id, str(data.get("name") or ""), _int(data.get("account_id")))
+        repository = data.get("repository")
+        url = repository.get("remote_url") if isinstance(repository, Mapping) else None
+        return cls(
+            project_id,
+            str(data.get("name") or ""),
+            _int(data.get("account_id")),
+            url if isinstance(url, str) and url else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -584,9 +593,11 @@ class DbtCloudClient:
             ) from None
         return data
 
-    def list_projects(self) -> list[Project]:
+    def list_projects(self, *, with_repository: bool = False) -> list[Project]:
+        """The account's projects; `with_repository` also asks for the git URL each clones."""
         path = f"/api/v3/accounts/{self.account_id}/projects/"
-        return [Project.from_api(p) for p in self._paginate(path, {}, what=("account", None))]
+        params: dict[str, str | int] = {"include_related": "repository"} if with_repository else {}
+        return [Project.from_api(p) for p in self._paginate(path, params, what=("account", None))]
 
     def list_jobs(self, project_id: int | None = None) -> list[Job]:
         params: dict[str, str | int] = {"order_by": "id"}

@@ -89,8 +89,23 @@ def _project_files(tree: pygit2.Tree) -> Iterator[tuple[str, pygit2.Blob]]:
 
 
 def _project_model_paths(blob: pygit2.Blob) -> tuple[str, ...]:
-    """The model folders one dbt_project.yml declares, relative to its folder."""
-    data = blob.data
+    """The model folders one dbt_project.yml declares, relative to its folder.
+
+    Remembered by blob id (`prefilter`): the next push's fast path needs them without
+    pygit2, and this path then needs no YAML parser.
+    """
+    from datachonk_hooks import prefilter
+
+    blob_id = str(blob.id)
+    paths = prefilter.known_model_paths(blob_id)
+    if paths is None:
+        paths = _parse_model_paths(blob.data)
+        prefilter.learn_model_paths(blob_id, paths)
+    return paths
+
+
+def _parse_model_paths(data: bytes) -> tuple[str, ...]:
+    """The model folders a dbt_project.yml's content declares (the default when none)."""
     # Most projects keep the default: then there is nothing to parse (and no import to pay).
     if b"model-paths" not in data and b"source-paths" not in data:
         return DEFAULT_MODEL_PATHS

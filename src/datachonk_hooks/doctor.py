@@ -96,6 +96,7 @@ class _Doctor:
         yield self.token_accepted()
         yield self.host()
         yield self.project()
+        yield self.remote()
         yield from self.job_checks()
         yield from self.branch_route()
         yield from self.hook_checks()
@@ -189,7 +190,7 @@ class _Doctor:
         host, account_id = self.settings.host, self.settings.account_id
         try:
             with self._client() as client:
-                self.projects = client.list_projects()
+                self.projects = client.list_projects(with_repository=True)
         except PermissionDeniedError:
             self.connected = True
             return Check(
@@ -270,6 +271,36 @@ class _Doctor:
                 f"{CONNECT} to choose one (`datachonk-hook projects` lists them)",
             )
         return Check(name, True, f"{found.id} {found.name}")
+
+    def remote(self) -> Check:
+        """Pushes trigger only for the remote dbt Cloud builds from: it must exist here, and
+        when dbt Cloud tells the project's repository, be that repository."""
+        from datachonk_hooks.gitrepo import same_repository
+
+        name = "git remote"
+        if self.settings is None or self.repo is None:
+            return Check(name, None, "needs datachonk.yaml and a repository")
+        remote = self.settings.remote
+        fix = (
+            "set deploy.dbt_cloud.remote to the remote dbt Cloud builds from"
+            " (`git remote -v` lists them)"
+        )
+        try:
+            url = self.repo.remotes[remote].url or ""
+        except (KeyError, ValueError):
+            return Check(name, False, f"this clone has no remote {remote!r}", fix)
+        project = next((p for p in self.projects or () if p.id == self.settings.project_id), None)
+        if project is None or project.repository_url is None:
+            return Check(name, True, f"pushes to {remote} ({url}) trigger")
+        if not same_repository(url, project.repository_url):
+            return Check(
+                name,
+                False,
+                f"{remote} is {url}, but dbt Cloud project {project.id} builds from"
+                f" {project.repository_url}",
+                fix,
+            )
+        return Check(name, True, f"pushes to {remote} trigger; dbt Cloud builds from {url} too")
 
     def job_checks(self) -> Iterator[Check]:
         settings = self.settings

@@ -1,12 +1,14 @@
 """The console scripts' entry point: `datachonk-hook pre-push` without loading click.
 
 The pre-push hook runs on every push of every user; parsing its few arguments by hand and
-calling the hook directly skips importing click and defining every other command. Anything
+calling the hook directly skips importing click and defining every other command; and
+`prefilter` answers a push that touches no model before pygit2 is even imported. Anything
 else (help, an unknown option, every other command) goes to the click CLI.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +38,20 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
     remote = options["remote"] or (positional[0] if positional else None)
     url = options["url"] or (positional[1] if len(positional) > 1 else None)
 
+    def read_stdin() -> list[str]:
+        return [] if sys.stdin.isatty() else sys.stdin.read().splitlines()
+
+    # Most pushes touch no model: answer those without importing pygit2 (see prefilter).
+    from datachonk_hooks import prefilter
+
+    dry_run = bool(options["dry_run"] or options["as_json"])
+    verdict = prefilter.check(os.environ, read_stdin, dry_run=dry_run)
+    if verdict.skip:
+        prefilter.save_learned()  # the ledger's idle signature, when it changed
+        return 0
+    lines = verdict.stdin_lines
+    stdin_lines = read_stdin if lines is None else lambda: lines
+
     from datachonk_hooks.hook import pre_push_main
 
     def echo_json(data: object) -> None:
@@ -43,16 +59,18 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
 
         print(json.dumps(data, indent=2))
 
-    return pre_push_main(
+    code = pre_push_main(
         remote=str(remote) if remote else None,
         url=str(url) if url else None,
         dry_run=bool(options["dry_run"]),
         as_json=bool(options["as_json"]),
         env=None,
-        stdin_lines=lambda: [] if sys.stdin.isatty() else sys.stdin.read().splitlines(),
+        stdin_lines=stdin_lines,
         echo=lambda line: print(line, file=sys.stderr),
         echo_json=echo_json,
     )
+    prefilter.save_learned()  # what the slow path read, for the next push's fast path
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

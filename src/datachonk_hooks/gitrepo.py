@@ -107,3 +107,24 @@ def read_blob(commit: pygit2.Commit, path: str) -> bytes | None:
     except KeyError:
         return None
     return entry.data if isinstance(entry, pygit2.Blob) else None
+
+
+def repository_key(url: str) -> str:
+    """A git URL reduced to `host/path`, so the spellings of one repository compare equal:
+    `git@github.com:org/shop.git`, `https://github.com/org/shop`, `ssh://git@github.com/org/shop`.
+    A local path stays a path."""
+    import re
+
+    text = url.strip().rstrip("/").removeprefix("file://").removesuffix(".git")
+    match = re.match(r"^(?:[a-z][a-z0-9+.-]*://)(?:[^@/]*@)?([^/:]+)(?::\d+)?/(.*)$", text, re.I)
+    if match is None:  # scp-like: [user@]host:path (not a Windows drive or a local path)
+        match = re.match(r"^(?:[^@/]*@)?([^/:]{2,}):(?!/)(.*)$", text)
+    if match is None:
+        return text
+    host, path = match.groups()
+    return f"{host.lower()}/{path.strip('/')}"
+
+
+def same_repository(first: str, second: str) -> bool:
+    """Whether two git URLs name the same repository (host and path; case-blind host)."""
+    return repository_key(first) == repository_key(second)

@@ -132,6 +132,10 @@ def run_pre_push(
             " is configured; run `datachonk-hook connect` to trigger runs on push"
         )
     triggers = [(p.update, p.trigger) for p in plans if p.trigger is not None]
+    from datachonk_hooks import prefilter
+
+    if not triggers and prefilter.ledger_is_idle():  # it read the ledger: nothing to deliver
+        return ExitCode.OK
     if git_dry_run is None:
         from datachonk_hooks.landing import git_push_is_dry_run
 

@@ -164,6 +164,8 @@ class _Project:
     id: int
     name: str
     created_s: float  # simulated seconds since the sandbox's epoch, like every *_s below
+    #: the git URL dbt Cloud clones from (`repository.remote_url`), when one is connected
+    repository_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -675,9 +677,15 @@ class Sandbox:
 
     # ---------------------------------------------------------------- state for tests
 
-    def add_project(self, project_id: int, name: str) -> None:
+    def add_project(self, project_id: int, name: str, repository_url: str | None = None) -> None:
         with self._lock:
-            self._projects[project_id] = _Project(project_id, name, self._sim_now())
+            self._projects[project_id] = _Project(project_id, name, self._sim_now(), repository_url)
+
+    def set_repository(self, project_id: int, url: str | None) -> None:
+        """Connect a project to the git repository at `url` (None: no repository)."""
+        with self._lock:
+            project = self._projects[project_id]
+            self._projects[project_id] = replace(project, repository_url=url)
 
     def add_job(
         self,
@@ -948,7 +956,10 @@ class Sandbox:
         field = order_by.lstrip("-")
         projects.sort(key=lambda p: (getattr(p, field), p.id), reverse=order_by.startswith("-"))
         page, extra = _page(projects, call.query, {"account_id": self._account_id}, order_by)
-        return _ok([self._project_json(project) for project in page], extra)
+        related = ",".join(call.query.get("include_related") or []).split(",")
+        return _ok(
+            [self._project_json(project, "repository" in related) for project in page], extra
+        )
 
     def _list_artifacts(self, call: _Call) -> _Response:
         run = self._run(call.key)
@@ -1086,10 +1097,27 @@ class Sandbox:
         )
         return data
 
-    def _project_json(self, project: _Project) -> dict[str, object]:
+    def _project_json(self, project: _Project, repository: bool = False) -> dict[str, object]:
+        """A project; `repository`: with its repository object (`include_related=repository`),
+        shaped as dbt Cloud's (`remote_url` is what it clones)."""
         stamp = self._stamp(project.created_s)
         data = {"id": project.id, "name": project.name, "account_id": self._account_id}
-        return {**data, **json.loads(_PROJECT_FIXED), "created_at": stamp, "updated_at": stamp}
+        data = {**data, **json.loads(_PROJECT_FIXED), "created_at": stamp, "updated_at": stamp}
+        repository_id = 900000 + project.id if project.repository_url else None
+        data["repository_id"] = repository_id
+        if repository:
+            data["repository"] = project.repository_url and {
+                "id": repository_id,
+                "account_id": self._account_id,
+                "project_id": project.id,
+                "remote_url": project.repository_url,
+                "remote_backend": "git",
+                "git_clone_strategy": "deploy_key",
+                "state": 1,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+        return data
 
     def _steps_json(self, run: _Run, p: _Progress, now: float) -> list[dict[str, object]]:
         """The three setup steps take a few seconds, the dbt commands share the rest of the

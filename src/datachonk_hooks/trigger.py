@@ -281,14 +281,23 @@ class _PushedConfig:
                 text = self.path.read_text(encoding="utf-8", errors="replace") if self.path else ""
             except OSError:
                 text = ""
-        return None if "detect" in text else DetectRules()
+        if "detect" not in text:
+            return DetectRules()
+        from datachonk_hooks import prefilter  # rules parsed from this text by an earlier push
+
+        known = prefilter.known_rules(text)
+        return None if known is None else DetectRules(*known)
 
     def load(self, env: Mapping[str, str]) -> Settings:
+        from datachonk_hooks import prefilter
         from datachonk_hooks.config import load_settings, load_settings_file
 
         if self.found is not None:
             text, label = self.found
-            return load_settings(text, source=label, env=env)
+            settings = load_settings(text, source=label, env=env)
+            if "detect" in text:  # so the next push of this file need not parse it
+                prefilter.learn_rules(text, settings.detect.marker, settings.detect.trailer)
+            return settings
         return load_settings_file(self.path, env=env)
 
 

@@ -1,0 +1,400 @@
+"""The hook's fast path (prefilter): it skips only pushes that certainly trigger nothing, with
+real git repositories, the real hook process, and its imports checked with -X importtime."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datachonk_hooks import config, detect, hook, ledger, prefilter
+from datachonk_hooks.dbt_cloud import TriggerRequest
+from datachonk_hooks.gitrepo import open_repo
+from tests.helpers import GENERATED_SQL, HAND_SQL, commit_files, config_yaml, git, remote_and_clone
+
+HEAVY = ("pygit2", "ruamel", "requests")
+MAIN = "refs/heads/main"
+
+
+class Repo:
+    """A clone whose main is on its bare remote; commits on top of it are the push."""
+
+    def __init__(self, top: Path, files: dict[str, str]) -> None:
+        self.remote, self.path = remote_and_clone(top)
+        self.base = commit_files(self.path, files, "Start")
+        git(self.path, "push", "--quiet", "origin", "main")
+
+    def commit(self, files: dict[str, str], message: str = "Change") -> str:
+        return commit_files(self.path, files, message)
+
+    def line(self, tip: str, base: str | None = None, ref: str = MAIN) -> str:
+        return f"{ref} {tip} {ref} {base or self.base}"
+
+    def verdict(self, lines: list[str], env: dict[str, str] | None = None) -> prefilter.Verdict:
+        """The fast path's decision, in this process, as the hook makes it."""
+        cwd = Path.cwd()
+        os.chdir(self.path)
+        try:
+            prefilter.reset()
+            return prefilter.check(env or {}, lambda: lines)
+        finally:
+            os.chdir(cwd)
+
+    def hook(
+        self, line: str, *, importtime: bool = False, env: dict[str, str] | None = None
+    ) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+        """The real hook process for one stdin line: its result and the modules it imported."""
+        python = [sys.executable, *(["-X", "importtime"] if importtime else [])]
+        done = subprocess.run(
+            [*python, "-m", "datachonk_hooks", "pre-push", "origin", str(self.remote)],
+            cwd=self.path,
+            input=line + "\n",
+            env={**os.environ, **(env or {})},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        modules = {
+            part.split("|")[-1].strip()
+            for part in done.stderr.splitlines()
+            if part.startswith("import time:")
+        }
+        return done, modules
+
+    @property
+    def cache(self) -> prefilter.Cache:
+        return prefilter.Cache.load(str(self.path / ".git" / "datachonk" / prefilter.CACHE_FILE))
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in HEAVY)
+
+
+def messages(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
+
+
+@pytest.fixture(autouse=True)
+def _forget() -> Iterator[None]:
+    """In-process checks leave the cache and ledger verdict behind for the next hook call."""
+    yield
+    prefilter.reset()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    return Repo(
+        tmp_path,
+        {
+            "dbt_project.yml": "name: shop\nversion: '1.0'\nprofile: shop\n",
+            "models/staging/stg_orders.sql": HAND_SQL,
+            "docs/guide.md": "# Guide\n",
+            "scripts/tool.py": "print('tool')\n",
+        },
+    )
+
+
+def test_docs_push_skips_without_pygit2_ruamel_or_requests(repo: Repo) -> None:
+    tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n", "README.md": "# Shop\n"})
+
+    done, modules = repo.hook(repo.line(tip), importtime=True)
+
+    assert "datachonk_hooks.prefilter" in modules
+    assert heavy(modules) == []
+    assert "datachonk_hooks.hook" not in modules
+    assert messages(done) == []
+    assert done.stdout == ""
+
+
+def test_pre_commit_variables_skip_without_reading_stdin(repo: Repo) -> None:
+    tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n"})
+    env = {
+        "PRE_COMMIT_FROM_REF": repo.base,
+        "PRE_COMMIT_TO_REF": tip,
+        "PRE_COMMIT_REMOTE_NAME": "origin",
+        "PRE_COMMIT_REMOTE_URL": str(repo.remote),
+        "PRE_COMMIT_REMOTE_BRANCH": MAIN,
+        "PRE_COMMIT_LOCAL_BRANCH": MAIN,
+    }
+
+    def no_stdin() -> list[str]:
+        raise AssertionError("pre-commit's hooks get no stdin")
+
+    cwd = Path.cwd()
+    os.chdir(repo.path)
+    try:
+        verdict = prefilter.check(env, no_stdin)
+    finally:
+        os.chdir(cwd)
+
+    assert verdict.skip, verdict.reason
+    assert verdict.stdin_lines is None
+
+
+def test_a_python_file_outside_the_models_misses_the_cache_until_the_slow_path_fills_it(
+    repo: Repo,
+) -> None:
+    tip = repo.commit({"scripts/tool.py": "print('tool 2')\n"})
+    line = repo.line(tip)
+
+    cold = repo.verdict([line])
+    assert not cold.skip
+    assert cold.reason == "model paths of dbt_project.yml not cached"
+
+    repo.hook(line)  # falls through: the slow path reads dbt_project.yml's model paths
+    blob = git(repo.path, "rev-parse", f"{tip}:dbt_project.yml")
+    assert repo.cache.projects == {blob: ("models",)}
+
+    warm = repo.verdict([line])
+    assert warm.skip, warm.reason
+    done, modules = repo.hook(line, importtime=True)
+    assert heavy(modules) == []
+    assert messages(done) == []
+
+
+def test_a_model_change_falls_through_and_the_slow_path_gets_the_stdin_lines(repo: Repo) -> None:
+    tip = repo.commit({"models/staging/stg_orders.sql": GENERATED_SQL})
+    line = repo.line(tip)
+    repo.hook(line)  # fill the cache
+
+    verdict = repo.verdict([line])
+    assert not verdict.skip
+    assert verdict.reason == "a model path changed: models/staging/stg_orders.sql"
+    assert verdict.stdin_lines == [line]
+
+    done, modules = repo.hook(line, importtime=True)
+    assert "pygit2" in modules
+    # the slow path saw the update the fast path read from stdin: it found the model
+    assert any(
+        "DataChonk-generated models but no dbt Cloud connection" in m for m in messages(done)
+    )
+
+
+def test_a_deleted_model_falls_through(repo: Repo) -> None:
+    repo.hook(repo.line(repo.commit({"models/staging/x.sql": HAND_SQL})))  # fill the cache
+    git(repo.path, "rm", "--quiet", "models/staging/stg_orders.sql")
+    tip = repo.commit({}, "Drop a model")
+
+    verdict = repo.verdict([repo.line(tip)])
+
+    assert verdict.reason == "a model path changed: models/staging/stg_orders.sql"
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"dbt_project.yml": "name: shop\nversion: '2.0'\nprofile: shop\n"},
+        {"datachonk.yaml": config_yaml("http://127.0.0.1:9")},
+        {"sub/datachonk.yaml": "deploy: {}\n"},
+        {"sub/dbt_project.yml": "name: other\n"},
+    ],
+)
+def test_a_changed_project_or_settings_file_falls_through(
+    repo: Repo, changed: dict[str, str]
+) -> None:
+    tip = repo.commit({**changed, "docs/guide.md": "# Guide\n\nMore.\n"})
+
+    verdict = repo.verdict([repo.line(tip)])
+
+    assert not verdict.skip
+    assert verdict.reason == f"{next(iter(changed))} changed"
+
+
+def test_a_ledger_backlog_falls_through_so_the_waiter_delivers_it(repo: Repo) -> None:
+    tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n"})
+    with ledger.Ledger.for_repo(open_repo(repo.path)) as book:
+        assert repo.verdict([repo.line(tip)]).skip  # a ledger with nothing to deliver
+        assert prefilter.ledger_is_idle()
+        book.add_trigger(
+            host="http://127.0.0.1:9",
+            account_id=1,
+            job_id=2,
+            request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
+            source="manual",
+        )
+
+    verdict = repo.verdict([repo.line(tip)])
+
+    assert not verdict.skip
+    assert verdict.reason == "the ledger holds triggers to deliver"
+    assert not prefilter.ledger_is_idle()
+
+
+def test_an_idle_ledger_is_remembered_until_it_changes(repo: Repo) -> None:
+    tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n"})
+    with ledger.Ledger.for_repo(open_repo(repo.path)):
+        pass
+    assert repo.verdict([repo.line(tip)]).skip  # asks SQLite once
+    prefilter.save_learned()
+    assert repo.cache.idle_ledger
+
+    done, modules = repo.hook(repo.line(tip), importtime=True)
+    assert "sqlite3" not in modules  # the same file: no need to ask again
+    assert messages(done) == []
+
+    with ledger.Ledger.for_repo(open_repo(repo.path)) as book:
+        book.add_trigger(
+            host="http://127.0.0.1:9",
+            account_id=1,
+            job_id=2,
+            request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
+            source="manual",
+        )
+    assert repo.verdict([repo.line(tip)]).reason == "the ledger holds triggers to deliver"
+
+
+@pytest.mark.parametrize(
+    ("what", "reason"),
+    [
+        ("new branch", "a new branch"),
+        ("delete", "a delete"),
+        ("tag", "refs/tags/v1 is not a branch"),
+        ("unknown remote sha", "git diff 1111111 {tip} failed"),
+        ("bad input", "unexpected pre-push input"),
+    ],
+)
+def test_unusual_pushes_fall_through(repo: Repo, what: str, reason: str) -> None:
+    tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n"})
+    zero = "0" * 40
+    line = {
+        "new branch": f"refs/heads/topic {tip} refs/heads/topic {zero}",
+        "delete": f"(delete) {zero} {MAIN} {repo.base}",
+        "tag": f"refs/tags/v1 {tip} refs/tags/v1 {zero}",
+        "unknown remote sha": repo.line(tip, "1" * 40),
+        "bad input": "refs/heads/main HEAD",
+    }[what]
+
+    verdict = repo.verdict([line])
+
+    assert not verdict.skip
+    assert verdict.reason == reason.format(tip=tip[:7])
+    assert verdict.stdin_lines == [line]
+
+
+@pytest.mark.parametrize(
+    ("env", "dry_run"),
+    [
+        ({}, True),
+        ({"DATACHONK_DRY_RUN": "1"}, False),
+        ({"DATACHONK_FORCE_TRIGGER": "1"}, False),
+        ({"DATACHONK_PUSH_FOREGROUND": "1"}, False),
+    ],
+)
+def test_dry_runs_and_datachonk_push_fall_through_before_reading_stdin(
+    env: dict[str, str], dry_run: bool
+) -> None:
+    def no_stdin() -> list[str]:
+        raise AssertionError("stdin is left to the slow path")
+
+    verdict = prefilter.check(env, no_stdin, dry_run=dry_run)
+
+    assert not verdict.skip
+    assert verdict.stdin_lines is None
+
+
+def test_hand_written_models_need_no_yaml_parser_once_the_rules_are_cached(repo: Repo) -> None:
+    settings = config_yaml(
+        "http://127.0.0.1:9", extra="    detect:\n      trailer: 'Made-by: Robot'\n"
+    )
+    repo.hook(repo.line(repo.commit({"datachonk.yaml": settings}, "Configure")))
+    base = git(repo.path, "rev-parse", "HEAD")
+    assert "ruamel.yaml" not in prefilter_modules_after(repo, base, {"models/a.sql": HAND_SQL})
+    assert list(repo.cache.rules.values()) == [(config.DEFAULT_MARKER, "Made-by: Robot")]
+    # An empty ledger: the slow path believes the fast path and does not open it again.
+    with ledger.Ledger.for_repo(open_repo(repo.path)):
+        pass
+    modules = prefilter_modules_after(repo, base, {"models/b.sql": HAND_SQL})
+    assert "pygit2" in modules
+    assert "ruamel.yaml" not in modules
+    assert "datachonk_hooks.landing" not in modules
+
+
+def prefilter_modules_after(repo: Repo, base: str, files: dict[str, str]) -> set[str]:
+    """The modules the real hook imports for a push of `files` on top of `base`."""
+    tip = repo.commit(files, "Hand-written model")
+    done, modules = repo.hook(repo.line(tip, base), importtime=True)
+    assert messages(done) == []
+    return modules
+
+
+def test_model_paths_of_a_project_in_a_subfolder(tmp_path: Path) -> None:
+    repo = Repo(
+        tmp_path,
+        {
+            "analytics/dbt_project.yml": "name: a\nmodel-paths: ['transform']\n",
+            "analytics/transform/a.sql": HAND_SQL,
+            "analytics/models/notes.yml": "version: 2\n",
+        },
+    )
+    first = repo.commit({"analytics/transform/b.sql": HAND_SQL})
+    repo.hook(repo.line(first))
+    assert list(repo.cache.projects.values()) == [("transform",)]
+
+    not_a_model_path = repo.commit({"analytics/models/notes.yml": "version: 2\n# more\n"})
+    assert repo.verdict([repo.line(not_a_model_path, first)]).skip
+    model = repo.commit({"analytics/transform/c.sql": HAND_SQL})
+    verdict = repo.verdict([repo.line(model, first)])
+    assert verdict.reason == "a model path changed: analytics/transform/c.sql"
+    # No dbt_project.yml above a file: `models/` at the root counts, as it may for the slow path.
+    root = repo.commit({"models/x.sql": HAND_SQL})
+    assert repo.verdict([repo.line(root, model)]).reason == "a model path changed: models/x.sql"
+
+
+def test_the_slow_path_skips_what_the_fast_path_skips(repo: Repo) -> None:
+    """The fast path's rules are a superset of the slow path's: what it skips, the slow path
+    finds no generated model in either (checked with the hook's own dry run)."""
+    tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n", "scripts/tool.py": "print(2)\n"})
+    repo.hook(repo.line(tip))
+    assert repo.verdict([repo.line(tip)]).skip
+    done = subprocess.run(
+        [sys.executable, "-m", "datachonk_hooks", "pre-push", "--dry-run", "origin", "x"],
+        cwd=repo.path,
+        input=repo.line(tip) + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "nothing to trigger: no DataChonk-generated models in the push" in done.stderr
+
+
+def test_the_cache_file_survives_odd_text_and_ignores_garbage(tmp_path: Path) -> None:
+    path = str(tmp_path / "datachonk" / prefilter.CACHE_FILE)
+    cache = prefilter.Cache(path)
+    cache.learn_project("a" * 40, ("models", "dir with space/é", "\udcff"))
+    cache.learn_rules("digest", ("(?i)generated by\nx", ""))
+    for number in range(prefilter.CACHE_LIMIT + 5):
+        cache.learn_project(f"{number:040x}", ("models",))
+    cache.save()
+
+    loaded = prefilter.Cache.load(path)
+    assert loaded.rules == {"digest": ("(?i)generated by\nx", "")}
+    assert len(loaded.projects) == prefilter.CACHE_LIMIT
+    assert "a" * 40 not in loaded.projects  # the oldest went first
+
+    Path(path).write_text("datachonk-prefilter 1\nproject zz 6d\n")
+    assert prefilter.Cache.load(path).projects == {}
+    Path(path).write_text("something else\n")
+    assert prefilter.Cache.load(path).projects == {}
+
+
+def test_the_fast_path_names_what_the_slow_path_names() -> None:
+    assert prefilter.MODEL_SUFFIXES == detect.MODEL_SUFFIXES
+    assert prefilter.PROJECT_FILE == detect.PROJECT_FILE
+    assert tuple(f"{p}/" for p in detect.DEFAULT_MODEL_PATHS) == prefilter.DEFAULT_PREFIXES
+    assert prefilter.CONFIG_NAME == config.CONFIG_NAME
+    assert prefilter.LEDGER_FILE == ledger.LEDGER_FILE
+    assert (prefilter.ENV_DRY_RUN, prefilter.ENV_FORCE, prefilter.ENV_FOREGROUND) == (
+        hook.ENV_DRY_RUN,
+        hook.ENV_FORCE,
+        hook.ENV_FOREGROUND,
+    )
+    deliverable = {ledger.TriggerState.PENDING, ledger.TriggerState.SENDING}
+    assert deliverable | {ledger.TriggerState.AWAITING_PUSH} == set(prefilter.BACKLOG_STATES)
+    for folder in ("", "sub", "a/b"):
+        for rel in ("models", "./m", "../x", "../../y", "/abs", "a\\b", ".", " m "):
+            assert prefilter.join_model_path(folder, rel) == detect._join_model_path(folder, rel)
