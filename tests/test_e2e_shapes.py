@@ -153,6 +153,20 @@ def test_two_branches_in_one_push_while_a_third_is_checked_out(bed: Bed) -> None
     assert len(bed.cloud.runs) == len({run.git_sha for run in bed.cloud.runs})  # no doubles
 
 
+def test_two_branches_where_only_the_second_carries_generated_models(bed: Bed) -> None:
+    """pre-commit and prek show the hook only the first ref (here docs only): the hook still
+    records the push, and the waiter finds the second through its moved tracking ref."""
+    clone = bed.fresh()
+    clone.run("git", "checkout", "--quiet", "-b", "shape-f1")
+    clone.commit({"docs/f1.md": "docs\n"}, "Docs only")
+    clone.run("git", "checkout", "--quiet", "-B", "shape-f2", "main")
+    sha = clone.commit({"models/shape_f/f2_orders.sql": GENERATED_SQL}, "Add f2_orders")
+    clone.run("git", "checkout", "--quiet", "main")
+    clone.push("origin", "shape-f1", "shape-f2")
+    eventually(lambda: bed.runs(sha) != [] and quiet(clone))
+    assert bed.runs(sha) == ["shape-f2"]
+
+
 def test_one_ref_rejected_while_another_with_the_same_sha_lands(bed: Bed) -> None:
     clone = bed.fresh()
     sha = clone.commit({"models/shape_c/c_orders.sql": GENERATED_SQL}, "Add c_orders")

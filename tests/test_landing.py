@@ -18,8 +18,6 @@ from datachonk_hooks.gitrepo import ZERO_SHA
 from datachonk_hooks.landing import (
     Waiter,
     deliver_pending,
-    git_push_pid,
-    is_dry_run_push,
     remote_has,
     remote_sha,
     tracking_has,
@@ -116,50 +114,6 @@ def waiter(work: Work, ledger: Ledger, push: PushRecord, lines: list[str], **kw:
 
 
 # ----------------------------------------------------------------------------- processes
-
-PROBE = """#!/bin/sh
-"{python}" -c 'from datachonk_hooks.landing import git_push_pid; print(git_push_pid())' > "{out}"
-"""
-
-
-def install_probe(work: Work, hook: str) -> Path:
-    out = work.path / ".git" / f"{hook}.pid"
-    script = work.path / ".git" / "hooks" / hook
-    script.write_text(PROBE.format(python=sys.executable, out=out))
-    script.chmod(0o755)
-    return out
-
-
-def test_git_push_pid_finds_the_git_push_running_the_hook(work: Work) -> None:
-    out = install_probe(work, "pre-push")
-    work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    process = subprocess.Popen(["git", "push", "--quiet", "origin", "main"], cwd=work.path, env=env)
-    assert process.wait(timeout=60) == 0
-    assert out.read_text().strip() == str(process.pid)
-
-
-def test_git_push_pid_under_another_git_command_is_none(work: Work) -> None:
-    out = install_probe(work, "pre-commit")
-    work.commit({"models/a.sql": GENERATED_SQL}, "Add a")  # git commit runs the hook
-    assert out.read_text().strip() == "None"
-
-
-def test_git_push_pid_without_a_push(work: Work) -> None:
-    assert git_push_pid() is None
-    assert git_push_pid(start=1) is None
-    assert git_push_pid(start=0) is None
-    with subprocess.Popen(["sleep", "10"]) as child:
-        try:
-            assert git_push_pid(start=child.pid) is None
-        finally:
-            child.kill()
-
-
-def test_git_push_pid_of_a_process_that_is_gone() -> None:
-    child = subprocess.Popen(["true"])
-    child.wait()
-    assert git_push_pid(start=child.pid) is None
 
 
 def test_pid_alive() -> None:
@@ -553,20 +507,3 @@ def test_a_concurrent_push_of_the_same_commit_keeps_it(work: Work, ledger: Ledge
         sleeper.wait()
     assert waiter(work, ledger, second, lines).wait() == "landed"
     assert [t.id for t in ledger.deliverable()] == [trigger.id]
-
-
-@pytest.mark.parametrize(
-    ("argv", "dry"),
-    [
-        (["git", "push", "origin", "main"], False),
-        (["git", "push", "--dry-run", "origin", "main"], True),
-        (["git", "push", "-n", "origin"], True),
-        (["git", "push", "-fn", "origin"], True),
-        (["/usr/bin/git", "-c", "x.y=z", "push", "-u", "origin", "main"], False),
-        (["git", "push", "-o", "n", "origin"], False),  # -o takes a value
-        (["git", "push", "-on", "origin"], False),  # -o's value, glued
-        (["git", "push", "--", "-n"], False),  # a ref named -n
-    ],
-)
-def test_a_dry_run_push_is_seen_on_the_command_line(argv: list[str], dry: bool) -> None:
-    assert is_dry_run_push(argv) is dry

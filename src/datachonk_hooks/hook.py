@@ -90,7 +90,9 @@ def run_pre_push(
     """Plan every update; record and hand over the triggers (or print them for a dry run).
 
     `git_dry_run`: the push is `git push --dry-run` (default: read from the `git push`
-    process), which never lands: the lines say "would" and nothing is recorded.
+    process), which never lands: the lines say "would" and nothing is recorded. Under
+    pre-commit, which shows the hook only the first ref, a `git push` of several refs is
+    recorded even when that ref triggers nothing, so the waiter looks at the others.
     """
     from datachonk_hooks.trigger import plan_push_update
 
@@ -133,13 +135,14 @@ def run_pre_push(
         )
     triggers = [(p.update, p.trigger) for p in plans if p.trigger is not None]
     from datachonk_hooks import prefilter
+    from datachonk_hooks.gitpush import git_push_command
 
-    if not triggers and prefilter.ledger_is_idle():  # it read the ledger: nothing to deliver
+    command = git_push_command()
+    others = push.source == "pre-commit" and command is not None and command.several_refs
+    if not triggers and not others and prefilter.ledger_is_idle():  # nothing to deliver
         return ExitCode.OK
     if git_dry_run is None:
-        from datachonk_hooks.landing import git_push_is_dry_run
-
-        git_dry_run = git_push_is_dry_run()
+        git_dry_run = command is not None and command.dry_run
     if git_dry_run:
         for _, trigger in triggers:
             echo(
@@ -147,7 +150,15 @@ def run_pre_push(
                 " (dry run: nothing recorded)"
             )
         return ExitCode.OK
-    _hand_over(repo, push, env, triggers, echo)
+    _hand_over(
+        repo,
+        push,
+        env,
+        triggers,
+        echo,
+        git_pid=command.pid if command is not None else None,
+        watch_other_refs=others and not force,
+    )
     return ExitCode.OK
 
 
@@ -193,26 +204,31 @@ def _hand_over(
     env: Mapping[str, str],
     triggers: Sequence[tuple[PushUpdate, TriggerPlan]],
     echo: Callable[[str], None],
+    *,
+    git_pid: int | None,
+    watch_other_refs: bool = False,
 ) -> None:
     """Record the triggers as awaiting the push, and start the waiter when there is work.
 
     Each line says what will really happen: "will run" only with a token dbt Cloud has not
     refused; without one, or after a refusal, the trigger is recorded and stays pending.
+    `watch_other_refs`: record the push without triggers too, for the waiter to look at the
+    refs the hook was not shown.
     """
-    from datachonk_hooks.landing import git_push_pid, spawn_waiter
+    from datachonk_hooks.landing import spawn_waiter
     from datachonk_hooks.ledger import Ledger, TriggerState, ledger_file
 
     foreground = bool(env.get(ENV_FOREGROUND))
-    if not triggers and not ledger_file(repo).exists():
+    if not triggers and not watch_other_refs and not ledger_file(repo).exists():
         return
     with Ledger.for_repo(repo, busy_timeout=LEDGER_BUSY_TIMEOUT) as ledger:
         has_backlog = bool(ledger.deliverable())
-        if not triggers and not has_backlog:
+        if not triggers and not has_backlog and not watch_other_refs:
             return
         record = ledger.record_push(
             remote_name=push.remote_name,
             remote_url=push.remote_url,
-            git_pid=git_push_pid(),
+            git_pid=git_pid,
             tracking_before=tracking_refs(repo, push.remote_name),
             foreground=foreground,
         )
@@ -234,7 +250,7 @@ def _hand_over(
                 echo(f"{PREFIX} {sha} already triggered run {row.run_id} of job {job}")
             elif row.state is not TriggerState.PUSH_FAILED and row.push_id != record.id:
                 echo(f"{PREFIX} {sha} is already queued for job {job} ({row.state})")
-    if not foreground and (waits or has_backlog):
+    if not foreground and (waits or has_backlog or watch_other_refs):
         spawn_waiter(repo, record.id, env)
 
 

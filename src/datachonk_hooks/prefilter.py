@@ -473,6 +473,11 @@ def check(
     if any(
         env.get(k) for k in ("PRE_COMMIT_TO_REF", "PRE_COMMIT_SOURCE", "PRE_COMMIT_LOCAL_BRANCH")
     ):
+        from datachonk_hooks.gitpush import git_push_command
+
+        command = git_push_command()
+        if command is not None and command.several_refs:  # pre-commit shows only the first
+            return Verdict(False, "a push of several refs, of which pre-commit shows one")
         updates = _from_pre_commit(env)
     else:
         lines = stdin_lines()
