@@ -20,12 +20,14 @@ from keyring.errors import KeyringLocked, PasswordDeleteError
 from datachonk_hooks.credentials import (
     KEYRING_SERVICE,
     Token,
+    TokenHint,
     check_token_text,
     credentials_path,
     find_stored_token,
     forget_token,
     resolve_token,
     store_token,
+    token_hint,
     usable_keyring,
 )
 from datachonk_hooks.errors import ConfigError
@@ -217,10 +219,18 @@ def test_keyring_is_used_when_usable(memory_keyring: MemoryKeyring) -> None:
     where = store_token(HOST, 12345, TOKEN)
     assert where.startswith("the keyring (") and TOKEN not in where
     assert memory_keyring.passwords == {(KEYRING_SERVICE, f"12345@{HOST}"): TOKEN}
-    assert not credentials_path().exists()
     assert resolve_token({}, host=HOST, account_id=12345) == Token(TOKEN, "keyring")
+    # the file keeps only a note, so the hook knows of the token without opening the keyring
+    fingerprint = Token(TOKEN, "keyring").fingerprint
+    assert json.loads(credentials_path().read_text())["tokens"] == [
+        {"host": HOST, "account_id": 12345, "in_keyring": True, "fingerprint": fingerprint}
+    ]
+    assert TOKEN not in credentials_path().read_text()
+    assert token_hint({}, HOST, 12345) == TokenHint(True, fingerprint)
     assert forget_token(HOST, 12345) == ["the keyring"]
     assert memory_keyring.passwords == {}
+    assert not credentials_path().exists()
+    assert token_hint({}, HOST, 12345) == TokenHint(False)
 
 
 def test_keyring_store_removes_an_older_file_copy(memory_keyring: MemoryKeyring) -> None:
@@ -228,8 +238,18 @@ def test_keyring_store_removes_an_older_file_copy(memory_keyring: MemoryKeyring)
     store_token(HOST, 12345, OTHER)
     keyring.set_keyring(memory_keyring)
     store_token(HOST, 12345, TOKEN)
-    assert not credentials_path().exists()
+    assert OTHER not in credentials_path().read_text()  # no stale secret stays on disk
     assert find_stored_token(HOST, 12345) == Token(TOKEN, "keyring")
+
+
+def test_token_hint_reads_the_environment_and_the_file_only() -> None:
+    assert token_hint({"DBT_CLOUD_API_TOKEN": TOKEN}, HOST, 12345) == TokenHint(
+        True, Token(TOKEN, "env").fingerprint
+    )
+    assert token_hint({}, HOST, 12345) == TokenHint(False)
+    store_token(HOST, 12345, TOKEN)  # the file (null backend)
+    assert token_hint({}, HOST, 12345) == TokenHint(True, Token(TOKEN, "file").fingerprint)
+    assert token_hint({}, HOST, 99999) == TokenHint(False)  # another account's is not it
 
 
 def test_keyring_falls_back_to_the_file() -> None:

@@ -221,6 +221,16 @@ def test_datachonk_push_trigger_dbt_run_without_models(
     assert (run.git_sha, run.cause) == (sha, "By hand")
 
 
+def test_datachonk_push_dry_run_says_so(with_pre_commit: Clone, cloud: Sandbox) -> None:
+    clone = with_pre_commit
+    sha = clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add stg_orders")
+    done = clone.run(str(BIN / "datachonk"), "push", "--dry-run", "origin", "main")
+    assert f"would run for {sha[:7]} (main)" in done.stdout + done.stderr
+    assert "dry run: nothing was pushed, so nothing was triggered" in done.stderr
+    assert "install it" not in done.stderr  # the hook did run
+    assert cloud.runs == []
+
+
 def test_datachonk_push_failure_keeps_git_exit_code(
     tmp_path: Path, with_pre_commit: Clone, remote: Path, env: dict[str, str], cloud: Sandbox
 ) -> None:

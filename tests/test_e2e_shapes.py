@@ -39,10 +39,15 @@ pytestmark = pytest.mark.slow
 
 MANAGERS = ["pre-commit", "prek", "lefthook", "husky", "git-config", "standalone"]
 
-#: the remote's update hook: refs/heads/aaa is protected, everything else lands
+#: the remote's update hook: refs/heads/aaa is protected, and refs/heads/frozen may be created
+#: but never moved; everything else lands
 REFUSE_AAA = """#!/bin/sh
 if [ "$1" = refs/heads/aaa ]; then
     echo "aaa is protected" >&2
+    exit 1
+fi
+if [ "$1" = refs/heads/frozen ] && [ "$2" != 0000000000000000000000000000000000000000 ]; then
+    echo "frozen is protected" >&2
     exit 1
 fi
 """
@@ -176,6 +181,33 @@ def test_one_ref_rejected_while_another_with_the_same_sha_lands(bed: Bed) -> Non
     assert "aaa is protected" in done.stderr and "main -> main" in done.stderr
     eventually(lambda: bed.runs(sha) != [] and quiet(clone))
     assert bed.runs(sha) == ["main"]
+
+
+def test_the_rejected_ref_is_the_one_the_hook_was_shown(bed: Bed) -> None:
+    """git lists the refs the remote already has first, so pre-commit and prek show the hook
+    the protected existing branch; the new branch that landed with the same commit is found
+    by the waiter, and through `datachonk push` as well."""
+    clone = bed.fresh()
+    if "refs/heads/frozen" not in clone.run("git", "ls-remote", "origin").stdout:
+        clone.push("origin", "main:frozen")
+    for new_branch, pusher in (("shape-g1", "git"), ("shape-g2", "datachonk")):
+        clone.run("git", "checkout", "--quiet", "-B", new_branch, "main")
+        sha = clone.commit({f"models/shape_g/{new_branch}.sql": GENERATED_SQL}, "Add g")
+        clone.run("git", "branch", "-f", "frozen", "HEAD")
+        if pusher == "git":
+            done = clone.push("origin", "frozen", new_branch, check=False)
+        else:
+            done = clone.run(
+                str(BIN / "datachonk"), "push", "origin", "frozen", new_branch, check=False
+            )
+        assert done.returncode != 0 and "frozen is protected" in output(done)
+
+        def ran(sha: str = sha) -> bool:
+            return bed.runs(sha) != [] and quiet(clone)
+
+        eventually(ran)
+        assert bed.runs(sha) == [new_branch], pusher
+        clone.run("git", "checkout", "--quiet", "main")
 
 
 def test_push_to_a_second_remote_then_to_origin(bed: Bed) -> None:

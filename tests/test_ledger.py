@@ -392,7 +392,7 @@ def test_only_pending_triggers_can_be_claimed(ledger: Ledger) -> None:
         lambda lg: lg.mark_triggered(9, run_id=1, run_url=None, run_status=1),
         lambda lg: lg.mark_pending(9, "x"),
         lambda lg: lg.update_run_status(9, 10),
-        lambda lg: lg.mark_push_failed_trigger(9, "x"),
+        lambda lg: lg.trigger_did_not_land(9, None, "x"),
     ],
 )
 def test_marking_an_unknown_trigger_is_an_error(
@@ -685,12 +685,13 @@ def test_a_failed_push_leaves_a_trigger_another_push_still_carries(ledger: Ledge
     first, second = push(ledger), push(ledger)
     record, _ = add(ledger, push_id=first, remote_ref="refs/heads/aaa", awaiting_push=True)
     add(ledger, push_id=second, remote_ref="refs/heads/main", awaiting_push=True)
-    assert (
-        ledger.trigger_did_not_land(record.id, first, "rejected").state
-        is TriggerState.AWAITING_PUSH
-    )
-    assert ledger.mark_push_failed(first, "rejected") == []  # the push-level settle agrees
-    landed = ledger.trigger_landed(record.id, "main")
+    assert ledger.settle_judged(first, {}, [record.id], "rejected") == []  # second may land it
+    assert ledger.get_push(first).state == "failed"  # type: ignore[union-attr]
+    assert ledger.get(record.id).state is TriggerState.AWAITING_PUSH  # type: ignore[union-attr]
+    assert ledger.expire_push(first, "gone") == []  # nor does expiring the first move it
+    assert ledger.settle_judged(second, {record.id: "main"}, [], None) == []
+    landed = ledger.get(record.id)
+    assert landed is not None
     assert (landed.state, landed.branch, landed.request.git_branch) == (
         TriggerState.PENDING,
         "main",
@@ -698,13 +699,27 @@ def test_a_failed_push_leaves_a_trigger_another_push_still_carries(ledger: Ledge
     )
 
 
+def test_two_rejected_pushes_of_one_commit_fail_it_whatever_the_order(ledger: Ledger) -> None:
+    """The later judgement sees the earlier push settled: the commit is not left waiting."""
+    first, second = push(ledger), push(ledger)
+    record, _ = add(ledger, push_id=first, remote_ref="refs/heads/aaa", awaiting_push=True)
+    add(ledger, push_id=second, remote_ref="refs/heads/bbb", awaiting_push=True)
+    assert ledger.settle_judged(first, {}, [record.id], "aaa rejected") == []
+    [failed] = ledger.settle_judged(second, {}, [record.id], "bbb rejected")
+    assert (failed.id, failed.state, failed.reason) == (
+        record.id,
+        TriggerState.PUSH_FAILED,
+        "bbb rejected",
+    )
+
+
 def test_a_trigger_no_push_carries_any_more_fails(ledger: Ledger) -> None:
     first = push(ledger)
     record, _ = add(ledger, push_id=first, awaiting_push=True)
-    ledger.settle_push_state(first, "failed", "rejected")
-    failed = ledger.trigger_did_not_land(record.id, first, "rejected")
+    [failed] = ledger.settle_judged(first, {}, [record.id], "rejected")
     assert (failed.state, failed.reason) == (TriggerState.PUSH_FAILED, "rejected")
-    assert ledger.trigger_landed(record.id, "main").state is TriggerState.PUSH_FAILED  # settled
+    assert ledger.settle_judged(first, {record.id: None}, [], None) == []  # settled for good
+    assert ledger.get(record.id).state is TriggerState.PUSH_FAILED  # type: ignore[union-attr]
 
 
 def test_a_version_2_ledger_links_its_triggers_to_their_push(db_path: Path) -> None:

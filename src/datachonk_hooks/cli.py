@@ -545,11 +545,13 @@ def push_command(
     nothing. Needs the pre-push hook (pre-commit or `datachonk-hook install`) to see what is
     pushed.
     """
+    from datachonk_hooks.gitpush import PushCommand
     from datachonk_hooks.gitrepo import open_repo
     from datachonk_hooks.landing import push_and_deliver
     from datachonk_hooks.trigger import make_client
 
     repo = open_repo(app.cwd)
+    dry_run = PushCommand(0, ("git", "push", *git_args)).dry_run
     outcome = push_and_deliver(
         repo,
         list(git_args),
@@ -558,6 +560,9 @@ def push_command(
         cause=cause,
         log=lambda line: click.echo(line, err=True),
     )
+    if dry_run:  # the hook said what would run; git pushed nothing
+        click.echo("dry run: nothing was pushed, so nothing was triggered", err=True)
+        return outcome.git_exit_code
     if outcome.git_exit_code != 0 and not outcome.delivered and not outcome.pending:
         click.echo("git push failed; nothing triggered", err=True)
         return outcome.git_exit_code

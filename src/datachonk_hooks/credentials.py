@@ -108,7 +108,7 @@ def store_token(host: str, account_id: int, value: str) -> str:
         except Exception:  # e.g. the user refused to unlock it: use the file instead
             pass
         else:
-            _remove_file_entry(host, account_id, strict=False)
+            _note_keyring_token(host, account_id, Token(value, FROM_KEYRING).fingerprint)
             return f"the {FROM_KEYRING} ({_backend_name(backend)})"
     path = credentials_path()
     entries = [e for e in _read_entries(path) if not _same(e, host, account_id)]
@@ -135,6 +135,31 @@ def forget_token(host: str, account_id: int) -> list[str]:
     if _remove_file_entry(host, account_id, strict=True):
         removed.append(f"the credentials file {credentials_path()}")
     return removed
+
+
+@dataclass(frozen=True)
+class TokenHint:
+    """What the pre-push hook can tell of the token without opening the keyring, which may
+    ask to be unlocked and so hold the push up: whether there is one, and its fingerprint."""
+
+    found: bool
+    fingerprint: str | None = None
+
+
+def token_hint(env: Mapping[str, str], host: str, account_id: int) -> TokenHint:
+    """The token of (host, account) as the hook can see it: the environment, the credentials
+    file, or the note `connect` leaves there for a token it put in the keyring."""
+    value = env.get(ENV_TOKEN, "").strip()
+    if value:
+        return TokenHint(True, Token(value, ENV_TOKEN).fingerprint)
+    for entry in _read_entries(credentials_path()):
+        if _same(entry, host, account_id):
+            token, fingerprint = entry.get("token"), entry.get("fingerprint")
+            if isinstance(token, str) and token:
+                return TokenHint(True, Token(token, "file").fingerprint)
+            if entry.get("in_keyring") is True:
+                return TokenHint(True, fingerprint if isinstance(fingerprint, str) else None)
+    return TokenHint(False)
 
 
 def check_token_text(value: str) -> str:
@@ -256,8 +281,23 @@ def _write_entries(path: Path, entries: list[dict[str, Any]]) -> None:
         ) from None
 
 
+def _note_keyring_token(host: str, account_id: int, fingerprint: str) -> None:
+    """Replace the file's entry for (host, account) by a note that the keyring holds its
+    token (no secret: the token's one-way fingerprint), so no stale secret stays on disk and
+    the hook knows there is a token without opening the keyring. Best effort."""
+    path = credentials_path()
+    try:
+        entries = [e for e in _read_entries(path) if not _same(e, host, account_id)]
+        entries.append(
+            {"host": host, "account_id": account_id, "in_keyring": True, "fingerprint": fingerprint}
+        )
+        _write_entries(path, entries)
+    except ConfigError:
+        return
+
+
 def _remove_file_entry(host: str, account_id: int, *, strict: bool) -> bool:
-    """Drop the file's entry for (host, account); True when there was one."""
+    """Drop the file's entry for (host, account); True when it held a token."""
     path = credentials_path()
     try:
         entries = _read_entries(path)
@@ -272,4 +312,4 @@ def _remove_file_entry(host: str, account_id: int, *, strict: bool) -> bool:
         _write_entries(path, kept)
     else:
         path.unlink(missing_ok=True)
-    return True
+    return any(_same(e, host, account_id) and e.get("token") for e in entries)

@@ -19,6 +19,7 @@ from typing import Literal
 
 import pygit2
 
+from datachonk_hooks import prefilter
 from datachonk_hooks.config import DetectRules
 from datachonk_hooks.gitrepo import CommitInfo
 
@@ -94,8 +95,6 @@ def _project_model_paths(blob: pygit2.Blob) -> tuple[str, ...]:
     Remembered by blob id (`prefilter`): the next push's fast path needs them without
     pygit2, and this path then needs no YAML parser.
     """
-    from datachonk_hooks import prefilter
-
     blob_id = str(blob.id)
     paths = prefilter.known_model_paths(blob_id)
     if paths is None:
@@ -123,17 +122,6 @@ def _parse_model_paths(data: bytes) -> tuple[str, ...]:
                 return paths
         return DEFAULT_MODEL_PATHS
     return DEFAULT_MODEL_PATHS
-
-
-def _join_model_path(folder: str, rel: str) -> str | None:
-    """The repo-relative prefix for a project's model path; None if it leaves the repository."""
-    rel = rel.strip().replace("\\", "/")
-    if rel.startswith("/"):
-        return None
-    joined = posixpath.normpath(posixpath.join(folder, rel)) if folder else posixpath.normpath(rel)
-    if joined == ".." or joined.startswith("../"):
-        return None
-    return "" if joined == "." else f"{joined}/"
 
 
 def _load_yaml(data: bytes) -> object:
@@ -300,7 +288,7 @@ class _ProjectLookup:
             entry = None
         if _is_file(entry):
             assert isinstance(entry, pygit2.Blob)
-            joined = (_join_model_path(folder, rel) for rel in _project_model_paths(entry))
+            joined = (prefilter.join_model_path(folder, rel) for rel in _project_model_paths(entry))
             found = tuple(sorted({prefix for prefix in joined if prefix is not None}))
         elif folder:
             found = self._for_folder(posixpath.dirname(folder))

@@ -38,19 +38,26 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
     remote = options["remote"] or (positional[0] if positional else None)
     url = options["url"] or (positional[1] if len(positional) > 1 else None)
 
-    def read_stdin() -> list[str]:
-        return [] if sys.stdin.isatty() else sys.stdin.read().splitlines()
+    read: list[list[str]] = []
+
+    def stdin_lines() -> list[str]:
+        """git's stdin, read once: the fast path and the normal one both see it."""
+        if not read:
+            read.append([] if sys.stdin.isatty() else sys.stdin.read().splitlines())
+        return read[0]
 
     # Most pushes touch no model: answer those without importing pygit2 (see prefilter).
+    # Like the hook itself, the fast path must never stop a push: on any surprise the
+    # normal path decides.
     from datachonk_hooks import prefilter
 
     dry_run = bool(options["dry_run"] or options["as_json"])
-    verdict = prefilter.check(os.environ, read_stdin, dry_run=dry_run)
-    if verdict.skip:
-        prefilter.save_learned()  # the ledger's idle signature, when it changed
-        return 0
-    lines = verdict.stdin_lines
-    stdin_lines = read_stdin if lines is None else lambda: lines
+    try:
+        if prefilter.check(os.environ, stdin_lines, dry_run=dry_run).skip:
+            prefilter.save_learned()  # the ledger's idle signature, when it changed
+            return 0
+    except Exception:
+        pass
 
     from datachonk_hooks.hook import pre_push_main
 
@@ -69,7 +76,10 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
         echo=lambda line: print(line, file=sys.stderr),
         echo_json=echo_json,
     )
-    prefilter.save_learned()  # what the slow path read, for the next push's fast path
+    try:  # noqa: SIM105 (contextlib would be one more import on every push)
+        prefilter.save_learned()  # what the slow path read, for the next push's fast path
+    except Exception:
+        pass
     return code
 
 

@@ -255,16 +255,21 @@ def _hand_over(
 
 
 def _promise(ledger: Ledger, trigger: TriggerPlan, env: Mapping[str, str]) -> str:
-    """What the hook can honestly say about a trigger it just recorded."""
-    from datachonk_hooks.credentials import resolve_token
+    """What the hook can honestly say about a trigger it just recorded. The keyring is not
+    opened here (it may ask to be unlocked): `connect` notes a token it keeps there."""
+    from datachonk_hooks.credentials import token_hint
 
     what = f"{_describe(trigger)} {_for(trigger)}"
     try:
-        token = resolve_token(env, host=trigger.host, account_id=trigger.account_id)
-    except ConfigError:
+        hint = token_hint(env, trigger.host, trigger.account_id)
+    except ConfigError as exc:  # an unsafe or damaged credentials file: the waiter says why
+        return f"{what} stays pending: {exc}"
+    if not hint.found:
         return f"{what} stays pending: no dbt Cloud token (run `datachonk-hook connect`)"
-    status = ledger.token_refused(trigger.host, trigger.account_id, token.fingerprint)
-    if status is not None:
+    status = hint.fingerprint and ledger.token_refused(
+        trigger.host, trigger.account_id, hint.fingerprint
+    )
+    if status:
         return (
             f"dbt Cloud refused the token last time (HTTP {status}): run `datachonk-hook"
             f" doctor`; {what} stays pending until then (`datachonk-hook retry`)"

@@ -31,7 +31,7 @@ from datachonk_hooks.ledger import (
     pid_alive,
     state_dir,
 )
-from datachonk_hooks.push import PushUpdate, tracking_refs
+from datachonk_hooks.push import PushUpdate, contains, tracking_refs
 
 if TYPE_CHECKING:
     from datachonk_hooks.trigger import ClientPool
@@ -102,22 +102,13 @@ def remote_sha(repo: pygit2.Repository, url: str, remote_ref: str) -> str | None
     return ""  # the remote does not have the ref
 
 
-def _contains(repo: pygit2.Repository, newer: str, sha: str) -> bool:
-    if newer == sha:
-        return True
-    try:
-        return bool(repo.descendant_of(pygit2.Oid(hex=newer), pygit2.Oid(hex=sha)))
-    except (KeyError, ValueError, pygit2.GitError):
-        return False
-
-
 def tracking_has(repo: pygit2.Repository, remote: str, branch: str, sha: str) -> bool:
     name = f"refs/remotes/{remote}/{branch}"
     try:
         target = str(repo.references[name].resolve().target)
     except (KeyError, pygit2.GitError):
         return False
-    return _contains(repo, target, sha)
+    return contains(repo, target, sha)
 
 
 def remote_has(repo: pygit2.Repository, url: str, branch: str, sha: str) -> bool | None:
@@ -125,7 +116,7 @@ def remote_has(repo: pygit2.Repository, url: str, branch: str, sha: str) -> bool
     current = remote_sha(repo, url, f"refs/heads/{branch}")
     if current is None:
         return None
-    return bool(current) and _contains(repo, current, sha)
+    return bool(current) and contains(repo, current, sha)
 
 
 def landed_on(
@@ -198,9 +189,8 @@ class Waiter:
         ]
 
     def carriers(self, trigger: TriggerRecord) -> list[tuple[PushRecord, str]]:
-        """Every (push, ref) that carried the trigger's commit; this push's own ref for a
-        row recorded before refs were (ledger schema 2)."""
-        return self.ledger.refs_of(trigger.id) or [(self.push, f"refs/heads/{trigger.branch}")]
+        """Every (push, ref) that carried the trigger's commit (recorded with it)."""
+        return self.ledger.refs_of(trigger.id)
 
     def landed(self, trigger: TriggerRecord, *, push_ended: bool) -> tuple[bool | None, str | None]:
         """(True, branch) landed there, (False, None) failed, (None, None) not known yet."""
@@ -255,22 +245,22 @@ class Waiter:
     def _settle(
         self, waiting: list[TriggerRecord], answers: list[tuple[bool | None, str | None]]
     ) -> str:
+        landed = {
+            t.id: branch for t, (answer, branch) in zip(waiting, answers, strict=True) if answer
+        }
         failed = [t for t, (answer, _) in zip(waiting, answers, strict=True) if answer is False]
         reason = None
         if failed:
             refs = ", ".join(sorted({t.branch or "?" for t in failed}))
             reason = f"the push of {refs} to {self.push.remote_name} did not land"
-            self.log(reason + "; nothing triggered for it")
-        for trigger, (answer, branch) in zip(waiting, answers, strict=True):
-            if answer:
-                self.ledger.trigger_landed(trigger.id, branch)
-            else:
-                self.ledger.trigger_did_not_land(trigger.id, self.push.id, reason or "")
-        outcome = "failed" if failed and len(failed) == len(waiting) else "landed"
-        self.ledger.settle_push_state(self.push.id, outcome, reason)
-        if not failed:
+        gone = self.ledger.settle_judged(self.push.id, landed, [t.id for t in failed], reason)
+        if gone:
+            self.log(f"{reason}; nothing triggered for it")
+        elif failed:  # another push of the same commit is in flight: its waiter judges it
+            self.log(f"{reason}; another push of the same commit may still land it")
+        else:
             self.log(f"push to {self.push.remote_name} landed")
-        return outcome
+        return "failed" if failed and not landed else "landed"
 
     def extra_updates(self, known_branches: set[str]) -> list[PushUpdate]:
         """Other refs this push moved, for pre-commit which only shows the hook the first.
@@ -502,7 +492,6 @@ def _confirm_landed(
     own = ledger.get_push(record.push_id)
     if own is not None:
         pushes.setdefault(own.id, own)
-        carriers = carriers or [(own, f"refs/heads/{record.branch}")]
     if not any(push.state == "expired" for push in pushes.values()):
         return True
     answer, branch = landed_on(repo, record, carriers, ask_remote=True)
@@ -516,8 +505,11 @@ def _confirm_landed(
         )
         branches = ", ".join(branch for _, branch in refs)
         where = ", ".join(f"{name}/{branch}" for name, branch in refs)
-        ledger.mark_push_failed_trigger(record.id, f"{record.sha[:7]} never reached {branches}")
-        log(f"{record.sha[:7]} is not on {where}; not triggered")
+        failed = ledger.trigger_did_not_land(
+            record.id, None, f"{record.sha[:7]} never reached {branches}"
+        )
+        if failed.state is TriggerState.PUSH_FAILED:
+            log(f"{record.sha[:7]} is not on {where}; not triggered")
         return False
     if branch is not None and branch != record.branch:
         ledger.retarget_branch(record.id, branch)
@@ -573,7 +565,7 @@ def push_and_deliver(
         ids: list[int] = []
         for push in pushes:
             waiter = Waiter(repo, ledger, push, env, emit=log, push_ended=True)
-            if not force and done.returncode == 0:
+            if not force:  # also after a rejected sibling: the others may have landed
                 _add_extra_refs(waiter, env)
             if waiter.wait() == "landed":
                 ids += [

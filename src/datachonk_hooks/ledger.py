@@ -14,7 +14,7 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -563,9 +563,9 @@ class Ledger:
     ) -> list[TriggerRecord]:
         """Move a push to its final state and its AWAITING_PUSH triggers along with it.
 
-        A trigger another push still waits for is left to that push when this one failed:
-        its commit may yet land through the other. With `only_waiting`, a push something
-        else has settled meanwhile is left alone.
+        A trigger another push still waits for is left to that push when this one failed or
+        expired: its commit may yet land through the other, whose waiter judges it. With
+        `only_waiting`, a push something else has settled meanwhile is left alone.
         """
         now = self._now()
         with self._write() as conn:
@@ -579,7 +579,7 @@ class Ledger:
                     return []
                 raise LedgerError(f"there is no push {push_id} in the ledger {self.path}")
             ids = self._awaiting_ids(conn, push_id)
-            if trigger_state is TriggerState.PUSH_FAILED:
+            if push_state != "landed":
                 ids = [i for i in ids if not self._waited_for_elsewhere(conn, i, push_id)]
             return [
                 self._update_trigger(conn, trigger_id, state=trigger_state.value, reason=reason)
@@ -600,41 +600,71 @@ class Ledger:
         ]
 
     @staticmethod
-    def _waited_for_elsewhere(conn: sqlite3.Connection, trigger_id: int, push_id: int) -> bool:
-        """Whether another push that carried this trigger's commit is still in flight."""
+    def _waited_for_elsewhere(
+        conn: sqlite3.Connection, trigger_id: int, push_id: int | None
+    ) -> bool:
+        """Whether a push (other than `push_id`) that carried this trigger's commit is still
+        in flight."""
         row = conn.execute(
             "SELECT 1 FROM trigger_refs JOIN pushes ON pushes.id = trigger_refs.push_id"
-            " WHERE trigger_refs.trigger_id = ? AND trigger_refs.push_id != ?"
+            " WHERE trigger_refs.trigger_id = ? AND trigger_refs.push_id IS NOT ?"
             " AND pushes.state = 'waiting' LIMIT 1",
             (trigger_id, push_id),
         ).fetchone()
         return row is not None
 
-    def settle_push_state(self, push_id: int, state: str, reason: str | None = None) -> None:
-        """Set a push's own state ('landed', 'failed', 'expired') once its triggers are judged."""
+    def settle_judged(
+        self,
+        push_id: int,
+        landed: Mapping[int, str | None],
+        failed: Sequence[int],
+        reason: str | None,
+    ) -> list[TriggerRecord]:
+        """Record a waiter's judgement of its push in one transaction: the push's state, the
+        triggers whose commit landed (id -> the branch it landed on, when another than its
+        own) become PENDING, and those that did not become PUSH_FAILED unless another push
+        of the commit is still in flight. Returns the triggers that failed.
+
+        One transaction, the push's state first: of two waiters judging one commit at once,
+        the later sees the earlier's push settled, so the commit is never left waiting for
+        a push that is over.
+        """
+        state = "failed" if failed and not landed else "landed"
+        now = self._now()
         with self._write() as conn:
             conn.execute(
                 "UPDATE pushes SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
-                (state, reason, self._now(), push_id),
+                (state, reason if failed else None, now, push_id),
             )
+            for trigger_id, branch in landed.items():
+                row = self._must_get(conn, trigger_id)
+                if row["state"] == TriggerState.AWAITING_PUSH:
+                    self._update_trigger(
+                        conn,
+                        trigger_id,
+                        state=TriggerState.PENDING.value,
+                        reason=None,
+                        **self._branch_change(row, branch),
+                    )
+            return [
+                record
+                for trigger_id in failed
+                if (record := self._fail_unless_carried(conn, trigger_id, push_id, reason or ""))
+            ]
 
-    def trigger_landed(self, trigger_id: int, branch: str | None = None) -> TriggerRecord:
-        """Its commit reached the remote: an AWAITING_PUSH trigger becomes PENDING.
-
-        `branch`: the branch it landed on, when the ref it was recorded for did not land (a
-        rejected sibling); the run is then asked for that branch.
-        """
-        with self._write() as conn:
-            row = self._must_get(conn, trigger_id)
-            if row["state"] != TriggerState.AWAITING_PUSH:
-                return self._trigger(row)
-            return self._update_trigger(
-                conn,
-                trigger_id,
-                state=TriggerState.PENDING.value,
-                reason=None,
-                **self._branch_change(row, branch),
-            )
+    def _fail_unless_carried(
+        self, conn: sqlite3.Connection, trigger_id: int, push_id: int | None, reason: str
+    ) -> TriggerRecord | None:
+        """PUSH_FAILED for a trigger not sent yet, unless a push other than `push_id` that
+        carried its commit is still in flight; the failed record, or None."""
+        row = self._must_get(conn, trigger_id)
+        if row["state"] not in (TriggerState.AWAITING_PUSH, TriggerState.PENDING):
+            return None
+        if self._waited_for_elsewhere(conn, trigger_id, push_id):
+            return None
+        return self._update_trigger(
+            conn, trigger_id, state=TriggerState.PUSH_FAILED.value, reason=reason
+        )
 
     def retarget_branch(self, trigger_id: int, branch: str) -> TriggerRecord:
         """A trigger not sent yet is asked for `branch`, where its commit really landed."""
@@ -651,18 +681,14 @@ class Ledger:
         request = dataclasses.replace(_request_from_json(row["request"]), git_branch=branch)
         return {"branch": branch, "request": _request_json(request)}
 
-    def trigger_did_not_land(self, trigger_id: int, push_id: int, reason: str) -> TriggerRecord:
-        """No ref of push `push_id` carried the commit to the remote: PUSH_FAILED, unless
-        another push of the same commit is still in flight (its waiter judges it then)."""
+    def trigger_did_not_land(
+        self, trigger_id: int, push_id: int | None, reason: str
+    ) -> TriggerRecord:
+        """No ref that carried the commit reached the remote: PUSH_FAILED, unless a push
+        other than `push_id` (None: any push) that carried it is still in flight."""
         with self._write() as conn:
-            row = self._must_get(conn, trigger_id)
-            if row["state"] not in (TriggerState.AWAITING_PUSH, TriggerState.PENDING):
-                return self._trigger(row)
-            if self._waited_for_elsewhere(conn, trigger_id, push_id):
-                return self._trigger(row)
-            return self._update_trigger(
-                conn, trigger_id, state=TriggerState.PUSH_FAILED.value, reason=reason
-            )
+            failed = self._fail_unless_carried(conn, trigger_id, push_id, reason)
+            return failed or self._trigger(self._must_get(conn, trigger_id))
 
     def refs_of(self, trigger_id: int) -> list[tuple[PushRecord, str]]:
         """Every (push, remote ref) that carried the trigger's commit, oldest push first."""
@@ -911,18 +937,6 @@ class Ledger:
             reason=reason,
             claimed_by=None,
             claimed_at=None,
-        )
-
-    def mark_push_failed_trigger(self, trigger_id: int, reason: str) -> TriggerRecord:
-        """One ref of a push did not land: that trigger is never sent.
-
-        Only a trigger not yet handed to dbt Cloud (awaiting its push, or pending) moves.
-        """
-        return self._move(
-            trigger_id,
-            (TriggerState.AWAITING_PUSH, TriggerState.PENDING),
-            state=TriggerState.PUSH_FAILED.value,
-            reason=reason,
         )
 
     def update_run_status(self, trigger_id: int, run_status: int) -> TriggerRecord:

@@ -75,14 +75,13 @@ _SQLITE_MAGIC = b"SQLite format 3\0"
 
 
 class Verdict:
-    """What the fast path decided, and the stdin lines it consumed (to hand to the slow path)."""
+    """What the fast path decided, and why (the reason is for tests and debugging)."""
 
-    __slots__ = ("reason", "skip", "stdin_lines")
+    __slots__ = ("reason", "skip")
 
-    def __init__(self, skip: bool, reason: str, stdin_lines: list[str] | None = None) -> None:
+    def __init__(self, skip: bool, reason: str) -> None:
         self.skip = skip
         self.reason = reason
-        self.stdin_lines = stdin_lines
 
     def __repr__(self) -> str:
         return f"Verdict(skip={self.skip}, reason={self.reason!r})"
@@ -398,8 +397,8 @@ def _ancestors(path: str) -> list[str]:
 
 
 def join_model_path(folder: str, rel: str) -> str | None:
-    """The repo-relative prefix of a project's model path; None if it leaves the repository
-    (the same rule as `detect._join_model_path`)."""
+    """The repo-relative prefix of a project's model path; None if it leaves the repository.
+    Here, standard library only, for the fast path; `detect` uses it too."""
     import posixpath
 
     rel = rel.strip().replace("\\", "/")
@@ -455,8 +454,8 @@ def check(
     """Decide whether the push certainly triggers nothing (skip) or needs the slow path.
 
     Reads git's stdin through `stdin_lines` only when pre-commit is not running the hook (as
-    `hook.read_push` does); the lines are in the verdict for the slow path to parse again.
-    Never raises for a strange push: anything unexpected falls through.
+    `hook.read_push` does); the caller keeps the lines for the slow path. A strange push
+    falls through; the caller also falls through on any exception.
     """
     _State.backlog = None
     early = None
@@ -469,7 +468,6 @@ def check(
         if common is not None:  # the slow path still uses (and fills) the cache
             activate(common)
         return Verdict(False, early)
-    lines: list[str] | None = None
     if any(
         env.get(k) for k in ("PRE_COMMIT_TO_REF", "PRE_COMMIT_SOURCE", "PRE_COMMIT_LOCAL_BRANCH")
     ):
@@ -480,15 +478,14 @@ def check(
             return Verdict(False, "a push of several refs, of which pre-commit shows one")
         updates = _from_pre_commit(env)
     else:
-        lines = stdin_lines()
-        updates = _from_stdin(lines)
+        updates = _from_stdin(stdin_lines())
     if isinstance(updates, str):
-        return Verdict(False, updates, lines)
+        return Verdict(False, updates)
     try:
         reason = _why_not_skip(env, updates)
     except (OSError, ValueError, UnicodeError) as exc:
         reason = f"{type(exc).__name__}: {exc}"
-    return Verdict(reason is None, reason or "nothing to do", lines)
+    return Verdict(reason is None, reason or "nothing to do")
 
 
 def _why_not_skip(env: Mapping[str, str], updates: Sequence[_Update]) -> str | None:

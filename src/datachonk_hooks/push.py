@@ -120,22 +120,20 @@ def tracking_refs(repo: pygit2.Repository, remote: str) -> dict[str, str]:
     return refs
 
 
+def contains(repo: pygit2.Repository, newer: str, sha: str) -> bool:
+    """Whether commit `newer` is `sha` or has it in its history (False for unknown shas)."""
+    if newer == sha:
+        return True
+    try:
+        return bool(repo.descendant_of(pygit2.Oid(hex=newer), pygit2.Oid(hex=sha)))
+    except (KeyError, ValueError, TypeError, pygit2.GitError):
+        return False
+
+
 def on_remote(repo: pygit2.Repository, remote: str, sha: str) -> bool:
     """Whether `sha` is reachable from a remote-tracking ref of `remote`: whether this clone
     last saw the remote holding it (what dbt Cloud, which clones from there, can build)."""
-    try:
-        target = pygit2.Oid(hex=sha)
-    except (ValueError, TypeError):
-        return False
-    for tip in tracking_refs(repo, remote).values():
-        if tip == sha:
-            return True
-        try:
-            if repo.descendant_of(pygit2.Oid(hex=tip), target):
-                return True
-        except (KeyError, ValueError, pygit2.GitError):
-            continue
-    return False
+    return any(contains(repo, tip, sha) for tip in tracking_refs(repo, remote).values())
 
 
 def pushed_range(

@@ -305,14 +305,19 @@ def is_build_remote(
     repo: pygit2.Repository, configured: str, remote: str, remote_url: str | None = None
 ) -> bool:
     """Whether a push to `remote` (a name, or a URL when pushed to one) reaches the remote
-    dbt Cloud builds from: the same name, or the URL configured for that remote."""
+    dbt Cloud builds from: the same name, or a URL of that remote (fetch or push URL, in any
+    spelling of the same repository)."""
+    from datachonk_hooks.gitrepo import same_repository
+
     if remote == configured:
         return True
     try:
-        url = repo.remotes[configured].url
+        found = repo.remotes[configured]
+        urls = [url for url in (found.url, found.push_url) if url]
     except (KeyError, ValueError, pygit2.GitError):
         return False
-    return url is not None and url in (remote, remote_url)
+    pushed = [url for url in (remote, remote_url) if url]
+    return any(same_repository(url, other) for url in urls for other in pushed)
 
 
 def settings_at(repo: pygit2.Repository, commit: pygit2.Commit, env: Mapping[str, str]) -> Settings:
