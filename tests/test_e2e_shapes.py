@@ -172,6 +172,29 @@ def test_two_branches_where_only_the_second_carries_generated_models(bed: Bed) -
     assert bed.runs(sha) == ["shape-f2"]
 
 
+def test_a_sha_refspec_and_a_glob_beside_a_docs_only_ref(bed: Bed) -> None:
+    """Refs that are no local branch tip (a sha, a detached HEAD) and glob refspecs are found
+    too when the ref pre-commit shows the hook triggers nothing."""
+    clone = bed.fresh()
+    clone.run("git", "checkout", "--quiet", "-b", "shape-h1")
+    clone.commit({"docs/h1.md": "docs\n"}, "Docs only")
+    clone.run("git", "checkout", "--quiet", "--detach", "main")
+    sha = clone.commit({"models/shape_h/h2_orders.sql": GENERATED_SQL}, "Add h2_orders")
+    clone.run("git", "checkout", "--quiet", "main")
+    clone.push("origin", "shape-h1", f"{sha}:refs/heads/shape-h2")
+    eventually(lambda: bed.runs(sha) != [] and quiet(clone))
+    assert bed.runs(sha) == ["shape-h2"]
+
+    clone.run("git", "checkout", "--quiet", "-B", "glob-a", "main")
+    clone.commit({"docs/glob.md": "docs\n"}, "Docs only")
+    clone.run("git", "checkout", "--quiet", "-B", "glob-z", "main")
+    globbed = clone.commit({"models/shape_h/glob_orders.sql": GENERATED_SQL}, "Add glob")
+    clone.run("git", "checkout", "--quiet", "main")
+    clone.push("origin", "refs/heads/glob-*:refs/heads/glob-*")
+    eventually(lambda: bed.runs(globbed) != [] and quiet(clone))
+    assert bed.runs(globbed) == ["glob-z"]
+
+
 def test_one_ref_rejected_while_another_with_the_same_sha_lands(bed: Bed) -> None:
     clone = bed.fresh()
     sha = clone.commit({"models/shape_c/c_orders.sql": GENERATED_SQL}, "Add c_orders")

@@ -70,6 +70,9 @@ def test_without_a_push_there_is_none() -> None:
         (["origin", "main"], False, False),
         (["--dry-run", "origin", "main"], True, False),
         (["-n", "origin"], True, False),
+        (["--dry", "origin", "main"], True, False),  # git takes unique abbreviations
+        (["--dry-run", "--no-dry-run", "origin", "main"], False, False),  # the last one wins
+        (["--no-dry-run", "-n", "origin"], True, False),
         (["-fn", "origin", "main", "feature"], True, True),
         (["-u", "origin", "main:main", "HEAD:refs/heads/x"], False, True),
         (["--all", "origin"], False, True),
@@ -78,9 +81,16 @@ def test_without_a_push_there_is_none() -> None:
         (["-on", "origin"], False, False),  # -o's value, glued
         (["--push-option=x", "origin", "main"], False, False),
         (["origin", "--", "-n"], False, False),  # a ref named -n
+        (["origin", "refs/heads/b-*:refs/heads/b-*"], False, True),  # a glob
         ([], False, False),  # push.default decides: one ref as far as we know
     ],
 )
 def test_what_the_command_line_asks(args: list[str], dry_run: bool, several: bool) -> None:
     command = PushCommand(1234, ("/usr/bin/git", "-c", "x.y=z", "push", *args))
     assert (command.dry_run, command.several_refs) == (dry_run, several)
+
+
+def test_the_sources_of_the_refspecs() -> None:
+    argv = ("git", "push", "-u", "origin", "docs", "+a1b2c3d:refs/heads/x", "HEAD:y", ":gone")
+    assert PushCommand(1, (*argv, "b-*:b-*")).sources == ("docs", "a1b2c3d", "HEAD")
+    assert PushCommand(1, ("git", "push")).sources == ()

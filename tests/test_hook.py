@@ -338,10 +338,23 @@ def test_a_push_to_another_remote_triggers_nothing(work: Work) -> None:
     assert not work.ledger_file.exists()
 
 
-def test_a_push_to_the_configured_remote_by_url_triggers(work: Work) -> None:
+@pytest.mark.parametrize("spelling", ["same", "file://", "trailing /", "relative", "mirror"])
+def test_a_push_to_the_configured_remote_by_url_triggers(work: Work, spelling: str) -> None:
     sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
     url = git(work.path, "remote", "get-url", "origin")
-    assert work.main(work.stdin("main"), remote=url, env=FOREGROUND) == ExitCode.OK
+    remote = {
+        "same": url,
+        "file://": f"file://{url}",
+        "trailing /": f"{url}/",
+        "relative": "../remote.git",
+        "mirror": "mirror",
+    }[spelling]
+    if spelling == "mirror":  # another name for the same repository
+        git(work.path, "remote", "add", "mirror", f"file://{url}")
+        url = f"file://{url}"
+    else:
+        url = remote
+    assert work.main(work.stdin("main"), remote=remote, url=url, env=FOREGROUND) == ExitCode.OK
     assert work.lines == [
         f"datachonk: dbt Cloud job 11111 will run for {sha[:7]} (main) once the push lands"
     ]
@@ -355,6 +368,21 @@ def test_the_configured_remote_is_the_one_that_triggers(work: Work, sandbox: San
     assert work.lines == [
         "datachonk: this push goes to origin, but dbt Cloud builds from upstream"
         " (deploy.dbt_cloud.remote): nothing triggered"
+    ]
+
+
+def test_git_dir_from_the_environment_when_run_outside_the_work_tree(
+    work: Work, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`git --git-dir=R/.git --work-tree=R push` from elsewhere: git exports GIT_DIR."""
+    sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    env = {**FOREGROUND, "GIT_DIR": str(work.path / ".git")}
+    assert work.main(work.stdin("main"), env=env) == ExitCode.OK
+    assert work.lines == [
+        f"datachonk: dbt Cloud job 11111 will run for {sha[:7]} (main) once the push lands"
     ]
 
 

@@ -127,6 +127,24 @@ def test_both_hook_and_legacy_existing_is_an_error_and_changes_nothing(dbt_repo:
     assert snapshot(hooks) == before
 
 
+def test_pre_commits_own_hook_is_not_chained(dbt_repo: Path) -> None:
+    """pre-commit's script refuses to run as another hook's .legacy: chaining it would fail
+    every push. The real `pre-commit install` writes the hook here."""
+    env = {**os.environ, "PRE_COMMIT_HOME": str(dbt_repo.parent / "pre-commit-home")}
+    subprocess.run(
+        [str(Path(sys.executable).parent / "pre-commit"), "install", "-t", "pre-push"],
+        cwd=dbt_repo,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    hooks = dbt_repo / ".git" / "hooks"
+    before = snapshot(hooks)
+    with pytest.raises(DatachonkError, match=r"is pre-commit's hook: add the datachonk-dbt-cloud"):
+        install(open_repo(dbt_repo))
+    assert snapshot(hooks) == before
+
+
 def test_uninstall_restores_the_legacy_hook(dbt_repo: Path) -> None:
     hook = write_hook(dbt_repo / ".git" / "hooks" / HOOK, FOREIGN)
     install(open_repo(dbt_repo))

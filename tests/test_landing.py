@@ -185,6 +185,25 @@ def test_landed_by_the_tracking_ref(work: Work, ledger: Ledger) -> None:
     assert lines == ["push to origin landed"]
 
 
+def test_a_stale_tracking_ref_is_no_proof_of_landing(
+    tmp_path: Path, work: Work, ledger: Ledger
+) -> None:
+    """The tracking ref already held the commit (fetched before someone reset the remote's
+    branch); this push was rejected: the unmoved ref proves nothing, ls-remote decides."""
+    sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    base = work.sha("HEAD~1")
+    work.push("origin", "main")
+    git(work.bare, "update-ref", "refs/heads/main", base)  # the remote moved back
+    push = record_push(ledger, work, {"main": sha})
+    assert push.tracking_before["refs/remotes/origin/main"] == sha  # stale
+    (work.bare / "hooks" / "update").write_text("#!/bin/sh\nexit 1\n")
+    (work.bare / "hooks" / "update").chmod(0o755)
+    assert work.push("origin", "main", check=False).returncode != 0
+    lines: list[str] = []
+    assert waiter(work, ledger, push, lines, push_ended=True).wait() == "failed"
+    assert states(ledger, push) == {"main": TriggerState.PUSH_FAILED}
+
+
 def test_landed_by_ls_remote_for_a_url_push(work: Work, ledger: Ledger) -> None:
     sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
     url = str(work.bare)
@@ -507,3 +526,26 @@ def test_a_concurrent_push_of_the_same_commit_keeps_it(work: Work, ledger: Ledge
         sleeper.wait()
     assert waiter(work, ledger, second, lines).wait() == "landed"
     assert [t.id for t in ledger.deliverable()] == [trigger.id]
+
+
+def test_a_push_that_outlasts_its_waiter_is_not_failed(
+    work: Work, ledger: Ledger, sandbox: Sandbox, pool: ClientPool
+) -> None:
+    """The waiter gave up (its lifetime) while `git push` still ran: not landed yet is not
+    "never landed"; the trigger stays pending and `retry` sends it once the push is in."""
+    sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as git_push:
+        try:
+            push = record_push(ledger, work, {"main": sha}, git_pid=git_push.pid, host=sandbox.url)
+            ledger.expire_push(push.id, "could not confirm that the push landed")
+            lines: list[str] = []
+            assert deliver_pending(work.repo, ledger, pool, ENV, log=lines.append) == []
+            assert states(ledger, push) == {"main": TriggerState.PENDING}
+            assert lines == [
+                f"the push of {sha[:7]} is still running; kept for `datachonk-hook retry`"
+            ]
+        finally:
+            git_push.kill()
+    work.push("origin", "main")  # it lands after all
+    assert deliver_pending(work.repo, ledger, pool, ENV, log=lines.append) == []
+    assert [run.git_sha for run in sandbox.runs] == [sha]

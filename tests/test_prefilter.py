@@ -378,6 +378,27 @@ def test_the_cache_file_survives_odd_text_and_ignores_garbage(tmp_path: Path) ->
     assert prefilter.Cache.load(path).projects == {}
 
 
+def test_a_cache_cut_short_or_edited_is_no_cache(tmp_path: Path) -> None:
+    """A stale or damaged entry would make the fast path skip real models: such a file is
+    ignored whole (the push then takes the normal path, which writes it anew)."""
+    path = str(tmp_path / "prefilter.cache")
+    cache = prefilter.Cache(path)
+    cache.learn_project("a" * 40, ("marts/",))
+    cache.learn_project("b" * 40, ("models/",))
+    cache.save()
+    assert prefilter.Cache.load(path).projects == {"a" * 40: ("marts/",), "b" * 40: ("models/",)}
+    text = Path(path).read_text()
+    lines = text.splitlines()
+    for damaged in (
+        "\n".join(lines[:2]) + "\n",  # cut after the first entry
+        "\n".join(lines[:-1]) + "\n",  # cut before the end line
+        text.replace("6d617274732f", "6f74686572"),  # marts/ edited to "other"
+        text.replace(f"project {'a' * 40} 6d617274732f", f"project {'a' * 40}"),
+    ):
+        Path(path).write_text(damaged)
+        assert prefilter.Cache.load(path).projects == {}, damaged
+
+
 def test_the_fast_path_names_what_the_slow_path_names() -> None:
     assert prefilter.MODEL_SUFFIXES == detect.MODEL_SUFFIXES
     assert prefilter.PROJECT_FILE == detect.PROJECT_FILE

@@ -354,6 +354,8 @@ def test_tracking_refs(tmp_path: Path, work: Path, remote: Path) -> None:
     git(tmp_path, "init", "--quiet", "--bare", str(other))
     git(work, "remote", "add", "upstream", str(other))
     git(work, "push", "--quiet", "upstream", "main:elsewhere")
+    git(work, "remote", "add", "origin/fork", str(other))  # refs under refs/remotes/origin/fork/
+    git(work, "fetch", "--quiet", "origin/fork")
     clone = tmp_path / "clone"  # a normal clone also has refs/remotes/origin/HEAD
     git(tmp_path, "clone", "--quiet", str(remote), str(clone))
     main = sha_of(work, "main")
@@ -368,3 +370,6 @@ def test_tracking_refs(tmp_path: Path, work: Path, remote: Path) -> None:
     assert git(clone, "symbolic-ref", "refs/remotes/origin/HEAD") == "refs/remotes/origin/main"
     assert clone_refs == {"refs/remotes/origin/main": main, "refs/remotes/origin/release": main}
     assert tracking_refs(pygit2.Repository(str(work)), "nowhere") == {}
+    assert tracking_refs(pygit2.Repository(str(work)), "origin/fork") == {
+        "refs/remotes/origin/fork/elsewhere": main
+    }

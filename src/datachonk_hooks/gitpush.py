@@ -62,10 +62,10 @@ class PushCommand:
     def __repr__(self) -> str:
         return f"PushCommand({self.pid}, {self.argv!r})"
 
-    def _parsed(self) -> tuple[set[str], list[str]]:
-        """(the options, the positional arguments: repository, then refspecs)."""
+    def _parsed(self) -> tuple[list[str], list[str]]:
+        """(the options in order, the positional arguments: repository, then refspecs)."""
         args = iter(self.argv[self.argv.index("push") + 1 :] if "push" in self.argv else ())
-        flags: set[str] = set()
+        flags: list[str] = []
         positional: list[str] = []
         for arg in args:
             if arg == "--":
@@ -73,27 +73,44 @@ class PushCommand:
             elif arg in _VALUE_OPTIONS:
                 next(args, None)
             elif arg.startswith("--"):
-                flags.add(arg.split("=", 1)[0])
+                flags.append(arg.split("=", 1)[0])
             elif arg.startswith("-") and len(arg) > 1:
                 for flag in arg[1:]:
                     if flag == "o":  # the rest is -o's value
                         break
-                    flags.add(f"-{flag}")
+                    flags.append(f"-{flag}")
             else:
                 positional.append(arg)
         return flags, positional
 
     @property
     def dry_run(self) -> bool:
-        """`-n`, `--dry-run` (also in a cluster such as `-fn`): the push never lands."""
+        """`-n`, `--dry-run` (also in a cluster such as `-fn`, or abbreviated as git allows:
+        `--dry`), unless a later `--no-dry-run` undoes it: the push never lands."""
         flags, _ = self._parsed()
-        return bool(flags & {"-n", "--dry-run"})
+        dry = False
+        for flag in flags:
+            if flag == "-n" or (flag.startswith("--dr") and "--dry-run".startswith(flag)):
+                dry = True
+            elif flag.startswith("--no-dr") and "--no-dry-run".startswith(flag):
+                dry = False
+        return dry
 
     @property
     def several_refs(self) -> bool:
-        """Whether the command pushes more than one ref (two refspecs, `--all`, `--mirror`)."""
+        """Whether the command pushes more than one ref (two refspecs, a glob, `--all`,
+        `--mirror`)."""
         flags, positional = self._parsed()
-        return bool(flags & _MANY_REFS) or len(positional) > 2
+        many = any(flag in _MANY_REFS for flag in flags)
+        return many or len(positional) > 2 or any("*" in p for p in positional)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """What the refspecs push (`main`, a sha, `HEAD`): their source sides, without
+        deletes (`:dst`) and globs."""
+        _, positional = self._parsed()
+        sources = (spec.lstrip("+").split(":", 1)[0] for spec in positional[1:])
+        return tuple(src for src in sources if src and "*" not in src)
 
 
 def git_push_command(start: int | None = None, max_depth: int = 8) -> PushCommand | None:

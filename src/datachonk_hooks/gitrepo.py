@@ -109,10 +109,12 @@ def read_blob(commit: pygit2.Commit, path: str) -> bytes | None:
     return entry.data if isinstance(entry, pygit2.Blob) else None
 
 
-def repository_key(url: str) -> str:
+def repository_key(url: str, base: str | None = None) -> str:
     """A git URL reduced to `host/path`, so the spellings of one repository compare equal:
     `git@github.com:org/shop.git`, `https://github.com/org/shop`, `ssh://git@github.com/org/shop`.
-    A local path stays a path."""
+    A local path (or `file://` URL) becomes a normalised absolute path, a relative one taken
+    from `base` (the work tree, where git runs hooks)."""
+    import os
     import re
 
     text = url.strip().rstrip("/").removeprefix("file://").removesuffix(".git")
@@ -120,11 +122,12 @@ def repository_key(url: str) -> str:
     if match is None:  # scp-like: [user@]host:path (not a Windows drive or a local path)
         match = re.match(r"^(?:[^@/]*@)?([^/:]{2,}):(?!/)(.*)$", text)
     if match is None:
-        return text
+        path = os.path.join(base, text) if base and not os.path.isabs(text) else text
+        return os.path.normpath(path).removesuffix(".git")
     host, path = match.groups()
     return f"{host.lower()}/{path.strip('/')}"
 
 
-def same_repository(first: str, second: str) -> bool:
+def same_repository(first: str, second: str, base: str | None = None) -> bool:
     """Whether two git URLs name the same repository (host and path; case-blind host)."""
-    return repository_key(first) == repository_key(second)
+    return repository_key(first, base) == repository_key(second, base)

@@ -158,8 +158,20 @@ def run_pre_push(
         echo,
         git_pid=command.pid if command is not None else None,
         watch_other_refs=others and not force,
+        pushed_tips=_tips(repo, command.sources) if others and command is not None else (),
     )
     return ExitCode.OK
+
+
+def _tips(repo: pygit2.Repository, sources: Sequence[str]) -> tuple[str, ...]:
+    """The commits that refspec sources name (`a1b2c3d`, `HEAD`), skipping what is no commit."""
+    tips = []
+    for source in sources:
+        try:
+            tips.append(str(repo.revparse_single(source).peel(pygit2.Commit).id))
+        except (KeyError, ValueError, pygit2.GitError):
+            continue
+    return tuple(dict.fromkeys(tips))
 
 
 def _describe(trigger: TriggerPlan) -> str:
@@ -207,6 +219,7 @@ def _hand_over(
     *,
     git_pid: int | None,
     watch_other_refs: bool = False,
+    pushed_tips: Sequence[str] = (),
 ) -> None:
     """Record the triggers as awaiting the push, and start the waiter when there is work.
 
@@ -231,6 +244,7 @@ def _hand_over(
             git_pid=git_pid,
             tracking_before=tracking_refs(repo, push.remote_name),
             foreground=foreground,
+            pushed_tips=pushed_tips,
         )
         waits = False
         for update, trigger in triggers:
@@ -295,7 +309,9 @@ def pre_push_main(
     strict = _truthy(env.get(ENV_STRICT))
     dry_run = dry_run or _truthy(env.get(ENV_DRY_RUN))
     try:
-        repo = open_repo(Path.cwd())
+        # git runs hooks in the work tree, but `git --git-dir=... push` from elsewhere only
+        # tells the hook through GIT_DIR
+        repo = open_repo(Path(env.get("GIT_DIR") or Path.cwd()))
         push = read_push(env, stdin_lines, repo, remote, url)
         return run_pre_push(
             repo,

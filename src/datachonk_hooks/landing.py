@@ -102,11 +102,22 @@ def remote_sha(repo: pygit2.Repository, url: str, remote_ref: str) -> str | None
     return ""  # the remote does not have the ref
 
 
-def tracking_has(repo: pygit2.Repository, remote: str, branch: str, sha: str) -> bool:
+def tracking_has(
+    repo: pygit2.Repository,
+    remote: str,
+    branch: str,
+    sha: str,
+    before: Mapping[str, str] | None = None,
+) -> bool:
+    """Whether the remote-tracking ref of `branch` holds `sha`. With `before` (the tracking
+    refs when the push began), only a ref the push moved counts: an unmoved one may be stale
+    (the remote moved away since the last fetch) and says nothing about this push."""
     name = f"refs/remotes/{remote}/{branch}"
     try:
         target = str(repo.references[name].resolve().target)
     except (KeyError, pygit2.GitError):
+        return False
+    if before is not None and before.get(name) == target:
         return False
     return contains(repo, target, sha)
 
@@ -130,8 +141,8 @@ def landed_on(
 
     Returns (True, the branch it landed on), (False, None) when every carrier was asked and
     none has it, or (None, None) when that is not known yet. The trigger's own branch comes
-    first, so its run keeps that branch whenever it landed there. Tracking refs are read
-    first (no network); `ls-remote` only when `ask_remote`.
+    first, so its run keeps that branch whenever it landed there. Tracking refs the push
+    moved are read first (no network); `ls-remote` only when `ask_remote`.
     """
     seen: set[tuple[int, str]] = set()
     refs: list[tuple[PushRecord, str]] = []
@@ -143,7 +154,9 @@ def landed_on(
     refs.sort(key=lambda item: (item[1] != trigger.branch, item[0].id, item[1]))
     for push, branch in refs:
         named = push.remote_name != push.remote_url
-        if named and tracking_has(repo, push.remote_name, branch, trigger.sha):
+        if named and tracking_has(
+            repo, push.remote_name, branch, trigger.sha, push.tracking_before
+        ):
             return True, branch
     if not ask_remote:
         return None, None
@@ -231,6 +244,10 @@ class Waiter:
                 next_remote_check = self.clock() + 5.0
             answers = [self.landed(t, push_ended=ask_remote) for t in waiting]
             known = all(answer is not None for answer, _ in answers)
+            if not waiting:  # another push's waiter judged its commits meanwhile
+                self.ledger.settle_judged(self.push.id, {}, [], None)
+                self.log("nothing of this push waits any more (another push settled it)")
+                return "landed"
             if all(answer is True for answer, _ in answers) or (ended and known):
                 return self._settle(waiting, answers)
             if ended or self.clock() >= deadline:
@@ -266,8 +283,9 @@ class Waiter:
         """Other refs this push moved, for pre-commit which only shows the hook the first.
 
         A remote-tracking ref that changed during the push and now points at the tip of a
-        local branch was, in all likelihood, pushed by this push (a concurrent fetch would
-        bring commits this clone does not have on a local branch).
+        local branch, or at a commit the `git push` command line named (a sha, a detached
+        HEAD), was, in all likelihood, pushed by this push (a concurrent fetch would bring
+        commits this clone does not have there).
         """
         if self.push.remote_name == self.push.remote_url:
             return []
@@ -275,7 +293,7 @@ class Waiter:
             str(self.repo.references[name].resolve().target)
             for name in self.repo.references
             if name.startswith("refs/heads/")
-        }
+        } | set(self.push.pushed_tips)
         prefix = f"refs/remotes/{self.push.remote_name}/"
         updates = []
         for name, sha in tracking_refs(self.repo, self.push.remote_name).items():
@@ -495,6 +513,10 @@ def _confirm_landed(
     if not any(push.state == "expired" for push in pushes.values()):
         return True
     answer, branch = landed_on(repo, record, carriers, ask_remote=True)
+    if not answer and any(p.git_pid is not None and pid_alive(p.git_pid) for p in pushes.values()):
+        # a push that outlasted its waiter is still sending: not failed, just not yet
+        log(f"the push of {record.sha[:7]} is still running; kept for `datachonk-hook retry`")
+        return False
     if answer is None:
         urls = ", ".join(sorted({push.remote_url for push, _ in carriers}))
         log(f"cannot reach {urls} to check the push of {record.sha[:7]}; kept")

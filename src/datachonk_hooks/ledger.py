@@ -102,6 +102,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
         "CREATE INDEX IF NOT EXISTS trigger_refs_push ON trigger_refs (push_id)",
+        # the commits the `git push` command line named (a sha, a detached HEAD): the
+        # waiter looks for the refs pre-commit did not show among tracking refs moved to them
+        "ALTER TABLE pushes ADD COLUMN pushed_tips TEXT",
         "INSERT OR IGNORE INTO trigger_refs (trigger_id, push_id, remote_ref)"
         " SELECT id, push_id, 'refs/heads/' || branch FROM triggers"
         " WHERE push_id IS NOT NULL AND branch IS NOT NULL",
@@ -183,6 +186,8 @@ class PushRecord:
     created_at: datetime
     #: the landing waiter waiting for it ("pid@host"), once it has started
     waiter: str | None = None
+    #: commits the `git push` command line named, besides local branch tips
+    pushed_tips: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -460,6 +465,7 @@ class Ledger:
                 reason=row["reason"],
                 created_at=datetime.fromisoformat(row["created_at"]),
                 waiter=row["waiter"],
+                pushed_tips=tuple(json.loads(row["pushed_tips"] or "[]")),
             )
         except (ValueError, TypeError) as exc:
             raise LedgerError(
@@ -509,14 +515,15 @@ class Ledger:
         git_pid: int | None,
         tracking_before: Mapping[str, str],
         foreground: bool,
+        pushed_tips: Sequence[str] = (),
     ) -> PushRecord:
         """Remember a push the hook saw, in state "waiting", before it lands."""
         now = self._now()
         with self._write() as conn:
             cursor = conn.execute(
                 "INSERT INTO pushes (remote_name, remote_url, git_pid, tracking_before,"
-                " foreground, state, reason, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, 'waiting', NULL, ?, ?)",
+                " foreground, state, reason, created_at, updated_at, pushed_tips)"
+                " VALUES (?, ?, ?, ?, ?, 'waiting', NULL, ?, ?, ?)",
                 (
                     remote_name,
                     remote_url,
@@ -525,6 +532,7 @@ class Ledger:
                     int(foreground),
                     now,
                     now,
+                    json.dumps(list(pushed_tips)),
                 ),
             )
             row = conn.execute("SELECT * FROM pushes WHERE id = ?", (cursor.lastrowid,)).fetchone()

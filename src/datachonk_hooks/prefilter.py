@@ -57,7 +57,7 @@ BACKLOG_STATES = ("pending", "sending", "awaiting_push")
 
 _HEX = frozenset("0123456789abcdef")
 _REGULAR_MODES = (b"100644", b"100755")  # a symlinked dbt_project.yml is no project
-_CACHE_HEADER = "datachonk-prefilter 1"
+_CACHE_HEADER = "datachonk-prefilter 2"
 #: The changed paths of a range, as a tree diff (the slow path's: no renames), whatever the
 #: user's diff config says. Not `git diff-tree`: it reads the whole index first (10 ms on a
 #: 50,000-file work tree), which `git diff A B` does not.
@@ -168,8 +168,13 @@ class Cache:
                 lines = handle.read().splitlines()
         except (OSError, ValueError):
             return cache
-        if not lines or lines[0] != _CACHE_HEADER:
+        # A file cut short or damaged would let the fast path skip real models: it must end
+        # with the digest of everything above it, else it is no cache at all.
+        if len(lines) < 2 or lines[0] != _CACHE_HEADER:
             return cache
+        if lines[-1] != f"end {_text_digest(chr(10).join(lines[:-1]))[:16]}":
+            return cache
+        lines = lines[:-1]
         try:
             for line in lines[1:]:
                 kind, key, *fields = line.split(" ")
@@ -193,6 +198,7 @@ class Cache:
             lines.append(f"rules {digest} {_hex(marker)} {_hex(trailer)}")
         if self.idle_ledger:
             lines.append(f"ledger {self.idle_ledger}")
+        lines.append(f"end {_text_digest(chr(10).join(lines))[:16]}")
         folder = os.path.dirname(self.path)
         temporary = f"{self.path}.{os.getpid()}.tmp"
         try:

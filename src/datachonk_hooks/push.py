@@ -112,9 +112,15 @@ def _resolve_sha(repo: pygit2.Repository, ref: str, variable: str) -> str:
 def tracking_refs(repo: pygit2.Repository, remote: str) -> dict[str, str]:
     """`refs/remotes/<remote>/*` -> sha: what this clone believes the remote holds."""
     prefix = f"refs/remotes/{remote}/"
+    # a remote named like `origin/fork` keeps its refs under refs/remotes/origin/fork/
+    others = tuple(
+        f"refs/remotes/{name}/"
+        for name in repo.remotes.names()
+        if name and name.startswith(f"{remote}/")
+    )
     refs = {}
     for name in repo.references:
-        if name.startswith(prefix) and not name.endswith("/HEAD"):
+        if name.startswith(prefix) and not name.endswith("/HEAD") and not name.startswith(others):
             target = repo.references[name].resolve().target
             refs[name] = str(target)
     return refs

@@ -317,7 +317,8 @@ def is_build_remote(
     except (KeyError, ValueError, pygit2.GitError):
         return False
     pushed = [url for url in (remote, remote_url) if url]
-    return any(same_repository(url, other) for url in urls for other in pushed)
+    base = repo.workdir or repo.path
+    return any(same_repository(url, other, base) for url in urls for other in pushed)
 
 
 def settings_at(repo: pygit2.Repository, commit: pygit2.Commit, env: Mapping[str, str]) -> Settings:
