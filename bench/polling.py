@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from datachonk_hooks.credentials import Token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, Run, TriggerRequest
+from datachonk_hooks.dbt_cloud import DbtCloudClient, Run
 from datachonk_hooks.errors import ExitCode
 from datachonk_hooks.monitor import ChangeLines, watch_run
 from datachonk_hooks.sandbox import Sandbox
+from datachonk_hooks.trigger_request import TriggerRequest
 
 TOKEN = "dbtc_bench_polling_token"
 PROJECT_ID = 67890

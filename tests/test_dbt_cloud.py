@@ -26,12 +26,12 @@ from datachonk_hooks.dbt_cloud import (
     RunStatus,
     ServerError,
     Timeouts,
-    TriggerRequest,
     UnreachableError,
     parse_duration,
     parse_timestamp,
 )
 from datachonk_hooks.sandbox import Sandbox
+from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import TOKEN
 
 RESPONSES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "responses"

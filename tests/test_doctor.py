@@ -11,10 +11,10 @@ import pytest
 
 from datachonk_hooks.cli import main
 from datachonk_hooks.credentials import credentials_path, store_token
-from datachonk_hooks.dbt_cloud import TriggerRequest
 from datachonk_hooks.gitrepo import open_repo
 from datachonk_hooks.ledger import Ledger
 from datachonk_hooks.sandbox import Sandbox
+from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import TOKEN, commit_files, config_yaml, git
 
 PRE_COMMIT_CONFIG = """\

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datachonk_hooks.dbt_cloud import TriggerRequest
 from datachonk_hooks.ledger import TriggerState
 from datachonk_hooks.sandbox import Sandbox
+from datachonk_hooks.trigger_request import TriggerRequest
 from tests.e2e import Clone, eventually, settled
 from tests.helpers import GENERATED_SQL, config_yaml
 

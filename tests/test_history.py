@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.dbt_cloud import TriggerRequest
 from datachonk_hooks.history import history_json, history_lines, status_text
 from datachonk_hooks.ledger import Ledger, TriggerRecord, TriggerState
+from datachonk_hooks.trigger_request import TriggerRequest
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 HOST = "https://ab123.us1.dbt.com"

@@ -13,7 +13,7 @@ import pygit2
 import pytest
 
 from datachonk_hooks.credentials import resolve_token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, RetryPolicy, TriggerRequest
+from datachonk_hooks.dbt_cloud import DbtCloudClient, RetryPolicy
 from datachonk_hooks.gitrepo import ZERO_SHA
 from datachonk_hooks.landing import (
     Waiter,
@@ -26,6 +26,7 @@ from datachonk_hooks.ledger import Ledger, PushRecord, TriggerState, pid_alive
 from datachonk_hooks.push import PushUpdate, tracking_refs
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger import ClientPool
+from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import GENERATED_SQL, TOKEN, commit_files, git, remote_and_clone
 
 ENV = {"DBT_CLOUD_API_TOKEN": TOKEN}

@@ -12,7 +12,6 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from datachonk_hooks.dbt_cloud import TriggerRequest
 from datachonk_hooks.errors import ExitCode
 from datachonk_hooks.ledger import (
     _MIGRATIONS,
@@ -23,6 +22,7 @@ from datachonk_hooks.ledger import (
     TriggerState,
     common_dir,
 )
+from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import START, Clock, git
 
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from datachonk_hooks.credentials import Token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, Run, RunStatus, TriggerRequest
+from datachonk_hooks.dbt_cloud import DbtCloudClient, Run, RunStatus
 from datachonk_hooks.errors import ExitCode
 from datachonk_hooks.monitor import (
     ChangeLines,
@@ -18,6 +18,7 @@ from datachonk_hooks.monitor import (
     watch_run,
 )
 from datachonk_hooks.sandbox import Sandbox
+from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import TOKEN
 
 

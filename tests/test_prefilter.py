@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from datachonk_hooks import config, detect, hook, ledger, prefilter
-from datachonk_hooks.dbt_cloud import TriggerRequest
 from datachonk_hooks.gitrepo import open_repo
+from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import GENERATED_SQL, HAND_SQL, commit_files, config_yaml, git, remote_and_clone
 
 HEAVY = ("pygit2", "ruamel", "requests")

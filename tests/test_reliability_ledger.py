@@ -24,7 +24,7 @@ import pytest
 
 from datachonk_hooks.config import load_settings
 from datachonk_hooks.credentials import Token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, RetryPolicy, Timeouts, TriggerRequest
+from datachonk_hooks.dbt_cloud import DbtCloudClient, RetryPolicy, Timeouts
 from datachonk_hooks.errors import ExitCode
 from datachonk_hooks.ledger import (
     _MIGRATIONS,
@@ -39,6 +39,7 @@ from datachonk_hooks.trigger import (
     plan_manual_trigger,
     trigger_through_ledger,
 )
+from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import TOKEN, Clock, config_yaml
 
 SHA = "0123456789abcdef0123456789abcdef01234567"

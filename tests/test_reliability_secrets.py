@@ -22,9 +22,10 @@ import requests
 
 from datachonk_hooks.config import load_settings
 from datachonk_hooks.credentials import Token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, TriggerRequest
+from datachonk_hooks.dbt_cloud import DbtCloudClient
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.sandbox import Sandbox
+from datachonk_hooks.trigger_request import TriggerRequest
 from tests.e2e import BIN, Clone, pre_commit_clone, settled
 from tests.helpers import GENERATED_SQL, TOKEN, config_yaml, git, publish
 from tests.reliability import (

@@ -971,8 +971,8 @@ def test_trigger_run_for_a_commit_awaiting_its_push_is_409(
     """The hook recorded the commit and its waiter will send it once the push lands."""
     import pygit2
 
-    from datachonk_hooks.dbt_cloud import TriggerRequest
     from datachonk_hooks.ledger import Ledger
+    from datachonk_hooks.trigger_request import TriggerRequest
 
     sha = git(repo, "rev-parse", "HEAD")
     with Ledger.for_repo(pygit2.Repository(str(repo))) as ledger:

@@ -15,7 +15,7 @@ import pytest
 
 from datachonk_hooks.config import load_settings
 from datachonk_hooks.credentials import resolve_token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, RetryPolicy, TriggerRequest
+from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, RetryPolicy
 from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
 from datachonk_hooks.gitrepo import ZERO_SHA
 from datachonk_hooks.ledger import Ledger, TriggerState
@@ -32,6 +32,7 @@ from datachonk_hooks.trigger import (
     plan_push_update,
     trigger_through_ledger,
 )
+from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import (
     GENERATED_SQL,
     HAND_SQL,

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from datachonk_hooks import __version__
 from datachonk_hooks.credentials import Token, redact
 from datachonk_hooks.errors import DatachonkError, ExitCode
+from datachonk_hooks.trigger_request import TriggerRequest
 
 if TYPE_CHECKING:
     import requests
@@ -238,26 +239,6 @@ class Project:
             _int(data.get("account_id")),
             url if isinstance(url, str) and url else None,
         )
-
-
-@dataclass(frozen=True)
-class TriggerRequest:
-    """The body of a trigger POST; `cause` is required by dbt Cloud and must not be empty."""
-
-    cause: str
-    git_sha: str | None = None
-    git_branch: str | None = None
-    steps_override: tuple[str, ...] | None = None
-    schema_override: str | None = None
-
-    def body(self) -> JSONDict:
-        body: JSONDict = {"cause": self.cause}
-        for key in ("git_sha", "git_branch", "schema_override"):
-            if value := getattr(self, key):
-                body[key] = value
-        if self.steps_override:
-            body["steps_override"] = list(self.steps_override)
-        return body
 
 
 # --------------------------------------------------------------------------- errors

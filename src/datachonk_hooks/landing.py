@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,7 +54,9 @@ def spawn_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) 
 
     Its own session (so a Ctrl-C of `git push` does not kill it), stdin from /dev/null and
     output to a log file: pre-commit waits for every process holding its pipes, so an
-    inherited stdout would hold the push up. The token travels in the environment only.
+    inherited stdout would hold the push up. The token travels in the environment only. It
+    runs at a lower CPU priority: it starts while `git push` still works, and has nothing
+    to do until that is over.
     """
     log_path = state_dir(repo) / WAITER_LOG  # the hook recorded the push: the folder exists
     with open(log_path, "ab") as log:
@@ -66,8 +69,14 @@ def spawn_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) 
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            preexec_fn=_lower_priority,  # noqa: PLW1509 (the hook runs no threads)
         )
     return process.pid
+
+
+def _lower_priority() -> None:
+    with suppress(OSError):
+        os.nice(10)
 
 
 # ----------------------------------------------------------------------------- has it landed?

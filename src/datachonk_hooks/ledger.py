@@ -23,8 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from datachonk_hooks.dbt_cloud import TriggerRequest
 from datachonk_hooks.errors import DatachonkError, ExitCode
+from datachonk_hooks.trigger_request import TriggerRequest
 
 if TYPE_CHECKING:
     import pygit2

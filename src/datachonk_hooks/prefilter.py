@@ -7,8 +7,9 @@ lets the normal hook (`hook.pre_push_main`, the slow path) decide.
 
 It may only skip when the slow path would certainly record, print and start nothing, so
 anything unusual falls through: a dry run, a forced or foreground trigger, a delete, a tag, a
-new branch (its base needs the remote-tracking refs), unreadable input. For each pushed ref
-(an existing branch whose old sha this clone has) the push is skipped when:
+new branch from git's stdin (its base needs the remote-tracking refs; pre-commit gives one),
+a pre-commit push of several refs (the hook records those for the waiter), unreadable input.
+For each pushed ref with a base this clone has the push is skipped when:
 
 - no changed path is named `dbt_project.yml` or `datachonk.yaml`; so the model paths are
   those of the pushed tree's current project files, and the settings did not change;
@@ -22,7 +23,8 @@ new branch (its base needs the remote-tracking refs), unreadable input. For each
 The cache (`<git common dir>/datachonk/prefilter.cache`) also keeps the detection rules
 parsed from a datachonk.yaml with a `detect:` section, by a digest of its text, so a push of
 hand-written models does not import ruamel.yaml while that file is unchanged. It is a plain
-text file (hex fields) because `json` alone would cost the hook more than git does.
+text file (hex fields) because `json` alone would cost the hook more than git does; it ends
+with a digest of its lines, and a file cut short or edited is no cache at all.
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     # Only needed once something is to be triggered: the hook imports this module on every
     # push, and a push without generated models should not pay for HTTP or SQLite modules.
     from datachonk_hooks.credentials import Token
-    from datachonk_hooks.dbt_cloud import DbtCloudClient, RetryPolicy, Run, TriggerRequest
+    from datachonk_hooks.dbt_cloud import DbtCloudClient, RetryPolicy, Run
     from datachonk_hooks.ledger import Ledger, TriggerRecord
+    from datachonk_hooks.trigger_request import TriggerRequest
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def plan_manual_trigger(
     `allow_unpushed`.
     """
     from datachonk_hooks.cause import CauseContext, build_cause
-    from datachonk_hooks.dbt_cloud import TriggerRequest
+    from datachonk_hooks.trigger_request import TriggerRequest
 
     commit = CommitInfo.of(resolve_commit(repo, ref))
     branch = branch if branch is not None else branch_of(repo, ref)
@@ -391,7 +392,7 @@ def plan_push_update(
         )
         return UpdatePlan(update, models, settings=settings, skipped=why)
     from datachonk_hooks.cause import CauseContext, build_cause
-    from datachonk_hooks.dbt_cloud import TriggerRequest
+    from datachonk_hooks.trigger_request import TriggerRequest
 
     tip = CommitInfo.of(pushed.tip)
     names = tuple(dict.fromkeys(name for m in models for name in m.names))
