@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers import GENERATED_SQL, GIT_IDENTITY, TOKEN, add_origin, commit_files, git
+from tests.helpers import (
+    FOREIGN_PREFIXES,
+    GENERATED_SQL,
+    GIT_IDENTITY,
+    TOKEN,
+    add_origin,
+    commit_files,
+    git,
+)
 
 pytest_plugins = ["tests.e2e", "tests.reliability"]
 
@@ -22,7 +30,7 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     """No test sees the developer's git config, dbt Cloud variables or home folder."""
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
-        if name.startswith(("DBT_CLOUD_", "DATACHONK_", "PRE_COMMIT", "GIT_")) or name == "CI":
+        if name.startswith(FOREIGN_PREFIXES) or name == "CI":
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))

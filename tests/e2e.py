@@ -16,7 +16,7 @@ import pytest
 
 from datachonk_hooks.ledger import Ledger, TriggerState, pid_alive
 from datachonk_hooks.sandbox import Sandbox
-from tests.helpers import HAND_SQL, TOKEN, commit_files, config_yaml, git
+from tests.helpers import HAND_SQL, TOKEN, clean_environ, commit_files, config_yaml, git
 
 BIN = Path(sys.executable).parent
 HOOK_ENTRY = f"{BIN / 'datachonk-hook'} pre-push"
@@ -53,7 +53,7 @@ def hook_env(pre_commit_home: Path) -> dict[str, str]:
     """The environment pushes run in: the token, this venv first on PATH, a shared
     PRE_COMMIT_HOME (prek keeps its cache beside it)."""
     return {
-        **os.environ,
+        **clean_environ(),
         "DBT_CLOUD_API_TOKEN": TOKEN,
         "PRE_COMMIT_HOME": str(pre_commit_home),
         "PREK_HOME": str(pre_commit_home / "prek"),
