@@ -326,6 +326,43 @@ def help_row(tmp: Path, env: dict[str, str], rounds: int, results: Results) -> N
     say(f"  {row.what}: {row.subject} s vs {row.floor} s, x{row.ratio} {row.verdict}")
 
 
+def lookup_row(
+    tmp: Path, cloud: Sandbox, env: dict[str, str], rounds: int, results: Results
+) -> None:
+    """What asking dbt Cloud for an existing run of the commit (one page of the job's runs)
+    adds to delivering a trigger, against the same delivery without it (issue 12)."""
+    from datachonk_hooks.ledger import Ledger
+    from datachonk_hooks.trigger import ClientPool, deliver
+    from datachonk_hooks.trigger_request import TriggerRequest
+
+    pool = ClientPool(env)
+    shas = (f"{number:040x}" for number in itertools.count(1))
+    try:
+        client = pool.get(cloud.url, 12345)
+        for _ in range(100):  # a busy job: a full page of runs to read
+            client.trigger_run(11111, TriggerRequest("Busy", git_sha=next(shas)))
+        with Ledger(tmp / "lookup-ledger.sqlite3") as ledger:
+
+            def one(lookup_first: bool) -> float:
+                request = TriggerRequest("Lookup bench", git_sha=next(shas), git_branch="main")
+                row, _ = ledger.add_trigger(
+                    host=cloud.url, account_id=12345, job_id=11111, request=request, source="manual"
+                )
+                start = time.perf_counter()
+                done = deliver(ledger, row.id, pool, lookup_first=lookup_first)
+                elapsed = time.perf_counter() - start
+                if done.run is None:
+                    raise BenchError(f"the trigger was not delivered: {done.error}")
+                return elapsed
+
+            pair = alternate(rounds, lambda: one(True), lambda: one(False))
+    finally:
+        pool.close()
+    what = "delivering a trigger, looking for an existing run first (job with 100+ runs) vs not"
+    results.timings.append(pair_row(what, pair, None))
+    say(f"  {what}: {pair.subject_median:.3f} s vs {pair.floor_median:.3f} s, x{pair.ratio:.2f}")
+
+
 def resource_rows(repo: BenchRepo, env: dict[str, str], results: Results) -> None:
     """Peak memory of the hook on the large push, and what the hook path imports."""
     rng = repo.ranges["c"]
@@ -610,6 +647,8 @@ def measure(options: argparse.Namespace, tmpdir: str | None) -> Results:
             for repo in repos:
                 hook_rows(repo, env, options.rounds, results)
             help_row(tmp, env, options.rounds, results)
+            say("the lookup before a trigger's first POST")
+            lookup_row(tmp, cloud, env, options.rounds, results)
             say("memory and imports")
             resource_rows(repos[-1], env, results)
         results.notes += [

@@ -45,8 +45,9 @@ def test_never_empty(subject: str) -> None:
     assert build_cause(CauseContext(subject=subject, sha=SHA)) == "Pushed 0123456"
 
 
-def test_control_characters_become_spaces() -> None:
-    assert clean("a\tb\nc\x1b[31md\u2028e") == "a b c [31md e"
+def test_line_breaks_become_spaces_and_escape_sequences_go() -> None:
+    assert clean("a\tb\nc\x1b[31md\u2028e") == "a b cd e"
+    assert clean("Fix\u202e lanif\u200b.sql\x07") == "Fix lanif.sql"
 
 
 @given(

@@ -500,7 +500,7 @@ def test_source_label_is_used_in_messages() -> None:
             "- !!omap [{a: 1}, {a: 2}]\n",
             "datachonk.yaml:1:1: invalid YAML: cannot read this document",
         ),
-        ("[" * 600, "datachonk.yaml:1:1: invalid YAML: nested too deeply"),
+        ("[" * 600, "datachonk.yaml:1:51: invalid YAML: nested too deeply"),
         # duplicate keys, at the second occurrence
         ("deploy: {}\ndeploy: {}\n", "datachonk.yaml:2:1: invalid YAML: duplicate key deploy"),
         (

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +17,8 @@ import requests
 from datachonk_hooks import dbt_cloud
 from datachonk_hooks.credentials import Token
 from datachonk_hooks.dbt_cloud import (
+    MAX_REDIRECTS,
+    MESSAGE_LIMIT,
     AuthenticationError,
     BadRequestError,
     BadResponseError,
@@ -21,18 +28,21 @@ from datachonk_hooks.dbt_cloud import (
     PermissionDeniedError,
     Project,
     RateLimitedError,
+    RedirectError,
     RetryPolicy,
     Run,
     RunStatus,
     ServerError,
     Timeouts,
+    UnknownOutcomeError,
     UnreachableError,
     parse_duration,
     parse_timestamp,
 )
+from datachonk_hooks.ledger import Ledger, TriggerRecord, TriggerState
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger_request import TriggerRequest
-from tests.helpers import TOKEN
+from tests.helpers import TOKEN, commit_files, config_yaml, publish
 
 RESPONSES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "responses"
 SHA = "981c5cf1ba299e942c6c277c38c8dec9b0738dd0"
@@ -148,7 +158,7 @@ def test_parse_duration(text: object, expected: timedelta | None) -> None:
 
 
 def test_lenient_run_parsing() -> None:
-    run = Run.from_api({"id": "42", "status": 99, "surprise": {"x": 1}, "run_steps": "nope"})
+    run = Run.from_api({"id": 42, "status": 99, "surprise": {"x": 1}, "run_steps": "nope"})
     assert run.id == 42
     assert run.status == 99 and run.status.label == "Status 99"
     assert not run.is_complete and run.steps == ()
@@ -312,7 +322,7 @@ def test_retry_after_beyond_the_budget_gives_up_at_once(
     sandbox.fail("429", method="GET", retry_after=3600)
     with pytest.raises(RateLimitedError, match="five-minute cooldown") as err:
         client.get_job(11111)
-    assert err.value.retry_after == 3600
+    assert err.value.retry_after == 300  # capped at dbt Cloud's cooldown
     assert sleeps == []
 
 
@@ -401,3 +411,324 @@ def test_token_is_sent_as_token_header_with_user_agent(sandbox: Sandbox) -> None
     assert session_headers["Authorization"] == f"Token {TOKEN}"
     assert str(session_headers["User-Agent"]).startswith("datachonk-hooks/")
     assert TOKEN not in repr(DbtCloudClient(sandbox.url, 1, Token(TOKEN, "t")))
+
+
+# ------------------------------------------------------------------ hostile servers
+
+
+def _posts(sandbox: Sandbox) -> int:
+    return sum(1 for r in sandbox.requests if r.method == "POST")
+
+
+@pytest.fixture
+def other() -> Iterator[Sandbox]:
+    """A second server on another port: where a hostile redirect points."""
+    with Sandbox(token=TOKEN) as server:
+        yield server
+
+
+@pytest.mark.parametrize("body_only", [0, 1], ids=["headers-too", "body-only"])
+def test_a_dripping_answer_ends_at_the_deadline_and_is_retried(
+    sandbox: Sandbox, sleeps: list[float], body_only: int
+) -> None:
+    sandbox.fail("drip", method="GET", interval=0.2, body_only=body_only)
+    started = time.monotonic()
+    with DbtCloudClient(
+        sandbox.url, 12345, Token(TOKEN, "t"), Timeouts(1, 1), sleep=sleeps.append
+    ) as fast:
+        assert fast.get_job(11111).id == 11111
+    # each read got a byte in time (0.2 s < 1 s): only the deadline for the whole answer
+    # ended the first exchange, after 1 s instead of the many seconds the drip would take
+    assert time.monotonic() - started < 1 + 1.5
+    assert len(sleeps) == 1
+
+
+def test_a_dripping_trigger_answer_is_looked_up_not_sent_again(
+    client: DbtCloudClient, sandbox: Sandbox
+) -> None:
+    sandbox.fail("drip", method="POST", path=r"/run/$", body_only=1)
+    started = time.monotonic()
+    run = client.trigger_run(11111, TriggerRequest("Add orders", git_sha=SHA))
+    assert time.monotonic() - started < 2 + 1.5
+    assert [r.id for r in sandbox.runs] == [run.id]
+    assert _posts(sandbox) == 1
+
+
+def test_a_trigger_dripping_everywhere_ends_within_its_budget(sandbox: Sandbox) -> None:
+    sandbox.fail("drip", times=99)
+    started = time.monotonic()
+    with (
+        DbtCloudClient(
+            sandbox.url, 12345, Token(TOKEN, "t"), Timeouts(1, 1), RetryPolicy(budget=2)
+        ) as fast,
+        pytest.raises(UnknownOutcomeError, match=r"no complete answer within 1 s"),
+    ):
+        fast.trigger_run(11111, TriggerRequest("Add orders", git_sha=SHA))
+    # the lookups inside the trigger share its budget: one exchange past it at most
+    assert time.monotonic() - started < 2 + 1 + 1
+    assert _posts(sandbox) == 1
+
+
+def test_a_redirected_trigger_is_an_error_and_not_followed(
+    client: DbtCloudClient, sandbox: Sandbox, other: Sandbox
+) -> None:
+    sandbox.fail("redirect", method="POST", path=r"/run/$", port=other.port)
+    with pytest.raises(RedirectError, match=r"redirect \(HTTP 302\) to http://127\.0\.0\.1") as err:
+        client.trigger_run(11111, TriggerRequest("Add orders", git_sha=SHA))
+    assert f":{other.port}/" in str(err.value) and "check that `host`" in str(err.value)
+    assert err.value.exit_code == 5 and not err.value.transient
+    assert other.requests == [] and other.runs == []
+    assert sandbox.runs == [] and _posts(sandbox) == 1
+
+
+def test_a_redirected_post_to_the_same_origin_is_not_followed_either(
+    client: DbtCloudClient, sandbox: Sandbox
+) -> None:
+    sandbox.fail("redirect", method="POST", status=307)
+    with pytest.raises(RedirectError, match=r"HTTP 307"):
+        client.cancel_run(1)
+    assert _posts(sandbox) == 1
+
+
+def test_a_get_is_not_redirected_to_another_origin(
+    client: DbtCloudClient, sandbox: Sandbox, other: Sandbox
+) -> None:
+    sandbox.fail("redirect", method="GET", port=other.port)
+    with pytest.raises(RedirectError, match="another origin"):
+        client.get_job(11111)
+    assert other.requests == []
+    assert len(sandbox.requests) == 1  # not transient: not tried again
+
+
+def test_a_get_follows_a_few_redirects_within_the_origin(
+    client: DbtCloudClient, sandbox: Sandbox
+) -> None:
+    sandbox.fail("redirect", method="GET", times=MAX_REDIRECTS)
+    runs = client.list_runs(11111)  # the query string survives the hops
+    assert runs == []
+    assert all(r.query.get("job_definition_id") == ["11111"] for r in sandbox.requests)
+    sandbox.fail("redirect", method="GET", times=MAX_REDIRECTS + 1)
+    with pytest.raises(RedirectError, match=f"more than {MAX_REDIRECTS} times"):
+        client.get_job(11111)
+
+
+@pytest.mark.parametrize("odd", [2**64 + 5, 2**63, -5, 0, True, "12", 1.5, {"id": 1}])
+def test_ids_outside_int64_or_not_ints_are_a_bad_response(odd: object) -> None:
+    with pytest.raises(BadResponseError, match="which is no id") as err:
+        Run.from_api({"id": odd, "status": 10})
+    assert len(str(err.value)) < 200
+    with pytest.raises(BadResponseError, match="no id"):
+        Job.from_api({"id": 1, "account_id": odd})
+    with pytest.raises(BadResponseError, match="no id"):
+        Project.from_api({"id": odd})
+    with pytest.raises(BadResponseError, match="no id"):
+        Run.from_api({"id": 7, "status": 10, "job_definition_id": odd})
+
+
+def test_a_huge_id_is_shown_cut() -> None:
+    with pytest.raises(BadResponseError) as err:
+        Run.from_api({"id": 10**300})
+    assert "0" * 60 not in str(err.value)
+    assert "\u2026" in str(err.value) and len(str(err.value)) < 150
+
+
+def test_the_largest_int64_id_is_fine() -> None:
+    assert Run.from_api({"id": 2**63 - 1, "status": 1, "project_id": None}).id == 2**63 - 1
+
+
+@pytest.mark.parametrize("odd", [2**64 + 5, -5, True, "12"])
+def test_a_trigger_answered_with_an_odd_id_is_looked_up_never_sent_again(
+    client: DbtCloudClient, sandbox: Sandbox, odd: object
+) -> None:
+    sandbox.fail("odd_id", times=99, id=odd)  # the answer and every run list
+    with pytest.raises(UnknownOutcomeError, match="no id") as err:
+        client.trigger_run(11111, TriggerRequest("Add orders", git_sha=SHA))
+    assert err.value.transient  # it stays pending: `retry` looks it up again
+    assert _posts(sandbox) == 1 and len(sandbox.runs) == 1
+    sandbox.clear_faults()
+    found = client.find_run(11111, TriggerRequest("Add orders", git_sha=SHA), since=_now())
+    assert found is not None and found.id == sandbox.runs[0].id
+
+
+def test_an_odd_id_only_in_the_trigger_answer_adopts_the_real_run(
+    client: DbtCloudClient, sandbox: Sandbox
+) -> None:
+    sandbox.fail("odd_id", method="POST", id=2**64 + 5)
+    run = client.trigger_run(11111, TriggerRequest("Add orders", git_sha=SHA))
+    assert [r.id for r in sandbox.runs] == [run.id]
+    assert _posts(sandbox) == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [(1e308, 300.0), (float("inf"), None), (float("nan"), None), (-1, None), (12, 12.0)],
+)
+def test_retry_after_is_capped_or_ignored_when_absurd(
+    client: DbtCloudClient,
+    sandbox: Sandbox,
+    sleeps: list[float],
+    header: float,
+    expected: float | None,
+) -> None:
+    sandbox.fail("429", method="GET", times=99, retry_after=header)
+    with pytest.raises(RateLimitedError) as err:
+        client.get_job(11111)
+    assert err.value.retry_after == expected
+    text = str(err.value).split("); it enforces")[1]  # the server's own words aside
+    assert not re.search(r"\d{4,}", text), text
+    assert all(0 <= s <= 300 for s in sleeps)
+    if expected is None:  # as if absent: the usual backoff, within the budget
+        assert "retry after" not in text and len(sleeps) == 4
+    else:
+        assert f"retry after {expected:.0f}s" in text
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 300.0),
+        ("soon", None),
+        ("", None),
+        ("1e999", None),
+        ("300.5", 300.0),
+    ],
+)
+def test_retry_after_header_forms(header: str, expected: float | None) -> None:
+    assert dbt_cloud._retry_after(header) == expected
+
+
+def test_a_long_server_message_is_cut_with_an_ellipsis(
+    client: DbtCloudClient, sandbox: Sandbox
+) -> None:
+    message = "The warehouse said: " + "x" * 380
+    sandbox.fail("500", method="GET", times=99, message=message)
+    with pytest.raises(ServerError) as err:
+        client.get_job(11111)
+    text = str(err.value)
+    assert "The warehouse said: xxx" in text and "\u2026" in text
+    assert "RuntimeError" not in text
+    assert len(text) < MESSAGE_LIMIT + 120
+
+
+def test_a_token_at_the_cut_is_still_redacted(client: DbtCloudClient, sandbox: Sandbox) -> None:
+    message = "y" * (MESSAGE_LIMIT - 10) + TOKEN
+    sandbox.fail("500", method="GET", times=99, message=message)
+    with pytest.raises(ServerError) as err:
+        client.get_job(11111)
+    assert TOKEN[:8] not in str(err.value)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------ through `run`
+
+HTTP_TIMEOUT, RETRY_BUDGET = 2, 4
+
+
+@pytest.fixture
+def run_repo(dbt_repo: Path, sandbox: Sandbox) -> Path:
+    commit_files(dbt_repo, {"datachonk.yaml": config_yaml(sandbox.url)}, "Configure dbt Cloud")
+    commit_files(dbt_repo, {"models/orders.sql": "select 1"}, "Add orders model")
+    publish(dbt_repo)
+    return dbt_repo
+
+
+def _cli(repo: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "datachonk_hooks", *args],
+        cwd=repo,
+        env={**os.environ, "DBT_CLOUD_API_TOKEN": TOKEN, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _trigger_record(repo: Path) -> TriggerRecord:
+    with Ledger(repo / ".git" / "datachonk" / "ledger.sqlite3") as ledger:
+        [record] = ledger.history()
+    return record
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("lookups_drip", [False, True], ids=["post-drips", "lookups-drip-too"])
+def test_run_against_a_dripping_dbt_cloud_ends_within_its_bounds(
+    run_repo: Path, sandbox: Sandbox, lookups_drip: bool
+) -> None:
+    """dbt Cloud accepts the trigger, then answers a byte a second (issue 12)."""
+    sandbox.fail("drip", method="POST", path=r"/run/$")
+    started = time.monotonic()
+    process = _cli(
+        run_repo,
+        "run",
+        DATACHONK_HTTP_TIMEOUT=str(HTTP_TIMEOUT),
+        DATACHONK_RETRY_BUDGET=str(RETRY_BUDGET),
+    )
+    try:
+        if lookups_drip:  # from the POST on, every run list drips too
+            _wait_for(lambda: _posts(sandbox) == 1, 30, "the trigger POST")
+            sandbox.fail("drip", method="GET", path=r"/runs/$", times=99)
+        out, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    elapsed = time.monotonic() - started
+    # one exchange, then lookups within the rest of the budget; plus starting Python
+    assert elapsed < HTTP_TIMEOUT + RETRY_BUDGET + 3, (elapsed, out, err)
+    assert _posts(sandbox) == 1 and len(sandbox.runs) == 1
+    record = _trigger_record(run_repo)
+    if not lookups_drip:  # the run dbt Cloud created is found and adopted
+        assert process.returncode == 0, err
+        assert record.run_id == sandbox.runs[0].id
+        return
+    assert process.returncode == 5, (out, err)
+    assert err.count("\n") == 1 and err.startswith("Error: ")
+    assert f"no complete answer within {HTTP_TIMEOUT} s" in err
+    assert "the trigger stays pending" in out
+    assert record.state is TriggerState.PENDING and record.run_id is None
+    assert record.reason and "no complete answer" in record.reason
+    sandbox.clear_faults()  # dbt Cloud recovers: `retry` finds the run, sends nothing
+    retry = _cli(run_repo, "retry", DATACHONK_HTTP_TIMEOUT=str(HTTP_TIMEOUT))
+    out, err = retry.communicate(timeout=60)
+    assert retry.returncode == 0, out + err
+    assert _posts(sandbox) == 1 and _trigger_record(run_repo).run_id == sandbox.runs[0].id
+
+
+def test_run_with_an_out_of_range_run_id_stays_pending_without_a_crash(
+    run_repo: Path, sandbox: Sandbox
+) -> None:
+    sandbox.fail("odd_id", times=99, id=2**64 + 5)
+    for command in ("run", "retry", "retry"):
+        process = _cli(run_repo, command)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 5, (command, out, err)
+        assert "which is no id" in err or "which is no id" in out, (command, out, err)
+        assert "a bug" not in err and "Traceback" not in err
+    record = _trigger_record(run_repo)
+    assert record.state is TriggerState.PENDING and record.run_id is None
+    assert record.reason and "which is no id" in record.reason
+    assert _posts(sandbox) == 1
+    sandbox.clear_faults()
+    retry = _cli(run_repo, "retry")
+    out, err = retry.communicate(timeout=60)
+    assert retry.returncode == 0, out + err
+    assert _posts(sandbox) == 1 and _trigger_record(run_repo).run_id == sandbox.runs[0].id
+
+
+def test_a_3xx_without_location_is_an_error_too(client: DbtCloudClient, sandbox: Sandbox) -> None:
+    sandbox.fail("redirect", method="POST", bare=1, status=303)
+    with pytest.raises(RedirectError, match=r"HTTP 303\) to nowhere"):
+        client.trigger_run(11111, TriggerRequest("Add orders", git_sha=SHA))
+    sandbox.fail("redirect", method="GET", bare=1)
+    with pytest.raises(RedirectError, match="HTTP 302 and no Location"):
+        client.get_job(11111)
+    assert sandbox.runs == []

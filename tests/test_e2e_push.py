@@ -85,7 +85,12 @@ def test_outage_keeps_the_trigger_pending_until_retry(
     sha = clone.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add stg_orders")
     done = clone.push("origin", "main")
     assert done.returncode == 0
-    eventually(lambda: settled(clone), timeout=60)
+
+    def tried() -> bool:  # landed, then tried once: pending with the reason
+        with clone.ledger() as ledger:
+            return settled(clone) and all(t.reason for t in ledger.history())
+
+    eventually(tried, timeout=60)
     with clone.ledger() as ledger:
         [record] = ledger.history()
     assert record.state is TriggerState.PENDING
@@ -264,3 +269,33 @@ def test_wait_true_records_the_final_status(with_pre_commit: Clone, cloud: Sandb
     assert "failed" in clone.waiter_log()
     history = clone.run(str(BIN / "datachonk-hook"), "history")
     assert "Error" in history.stdout
+
+
+def test_a_second_clone_and_a_manual_run_adopt_the_run_of_a_pushed_commit(
+    tmp_path: Path, remote: Path, env: dict[str, str], cloud: Sandbox
+) -> None:
+    """Dedup is not only per ledger: a laptop's push, a second clone pushing the same commit
+    to another branch, and `run` in a fresh clone (say, CI) start one run between them."""
+    laptop = make_clone(tmp_path, "laptop", remote, env)
+    laptop.run(str(BIN / "datachonk-hook"), "install")
+    other = make_clone(tmp_path, "other", remote, env)
+    sha = laptop.commit({"models/staging/stg_orders.sql": GENERATED_SQL}, "Add stg_orders")
+    laptop.push("origin", "main")
+    eventually(lambda: len(cloud.runs) == 1 and settled(laptop))
+
+    # `other` was cloned before the push and never fetched: it sees the commit as new
+    other.run(str(BIN / "datachonk-hook"), "install")
+    other.run("git", "fetch", "--quiet", str(laptop.path), f"{sha}:refs/heads/release")
+    done = other.push("origin", "release")
+    assert f"will run for {sha[:7]} (release)" in done.stdout + done.stderr
+    eventually(lambda: settled(other) and "found its run" in other.waiter_log())
+    with other.ledger() as ledger:
+        [record] = ledger.history()
+    assert (record.state, record.run_id) == (TriggerState.TRIGGERED, cloud.runs[0].id)
+
+    fresh = make_clone(tmp_path, "fresh", remote, env)
+    done = fresh.run(str(BIN / "datachonk-hook"), "run", "--ref", sha)
+    assert f"{sha[:7]} already has run {cloud.runs[0].id} of job 11111 in dbt Cloud" in done.stdout
+    assert len(cloud.runs) == 1
+    forced = fresh.run(str(BIN / "datachonk-hook"), "run", "--ref", sha, "--force")
+    assert "Triggered run" in forced.stdout and len(cloud.runs) == 2

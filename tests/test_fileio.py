@@ -182,3 +182,50 @@ def test_a_manifest_folder_that_is_a_file_is_one_clean_error(tmp_path: Path) -> 
     expected = f"{out / MANIFEST}: cannot write the file (File exists)"
     with pytest.raises(ConfigError, match=f"^{re.escape(expected)}$"):
         download_manifest(fake_client(), 11111, out)
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """umask 000, as some containers and CI images have it."""
+    before = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(before)
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_private_folders_and_files_whatever_the_umask(tmp_path: Path) -> None:
+    from datachonk_hooks.fileio import open_private_append, private_dir, private_file
+
+    target = tmp_path / "home" / ".config" / "datachonk-hooks"
+    private_dir(target)
+    for folder in (tmp_path / "home", tmp_path / "home" / ".config", target):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    log = target / "waiter.log"
+    os.close(open_private_append(log))
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    loose = target / "loose"
+    loose.write_text("x")
+    private_file(loose)
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o600
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_the_ledger_and_the_credentials_are_private_whatever_the_umask(
+    dbt_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datachonk_hooks.credentials import credentials_path, store_token
+    from datachonk_hooks.gitrepo import open_repo
+    from datachonk_hooks.ledger import Ledger, state_dir
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "fresh-home" / ".config"))
+    store_token("https://ab123.us1.dbt.com", 12345, "dbtc_secret_for_the_umask_test")
+    path = credentials_path()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    for folder in (path.parent, path.parent.parent):  # ~/.config was created too
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+    repo = open_repo(dbt_repo)
+    with Ledger.for_repo(repo) as ledger:
+        assert stat.S_IMODE(ledger.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(state_dir(repo).stat().st_mode) == 0o700

@@ -550,3 +550,27 @@ def test_a_push_that_outlasts_its_waiter_is_not_failed(
     work.push("origin", "main")  # it lands after all
     assert deliver_pending(work.repo, ledger, pool, ENV, log=lines.append) == []
     assert [run.git_sha for run in sandbox.runs] == [sha]
+
+
+def test_the_waiter_ends_by_itself_when_delivering_takes_too_long(
+    work: Work,
+    ledger: Ledger,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """dbt Cloud holds the POST: the waiter stops at its delivery bound, and the trigger,
+    cut mid-send, stays pending to be looked up (not re-sent) by `retry`."""
+    from datachonk_hooks import landing
+
+    monkeypatch.setattr(landing, "DELIVERY_LIMIT", 1.0)
+    sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    push = record_push(ledger, work, {"main": sha}, host=sandbox.url)
+    work.push("origin", "main")
+    sandbox.fail("slow", method="POST", path="/run/$", delay=5.0)
+    started = time.monotonic()
+    assert landing.run_waiter(work.repo, push.id, ENV) == 0
+    assert time.monotonic() - started < 4.0
+    [trigger] = ledger.triggers_for_push(push.id)
+    assert trigger.state is TriggerState.PENDING and trigger.unknown_since is not None
+    assert "stopped delivering after 1 s, the waiter's bound" in capsys.readouterr().out

@@ -597,13 +597,28 @@ def test_for_repo_of_a_bare_repository(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- errors
 
 
-def test_a_corrupt_file_is_a_clear_error(db_path: Path) -> None:
-    db_path.write_bytes(b"this is not a database\x00\xff" * 200)
-    with pytest.raises(LedgerError) as err:
-        Ledger(db_path)
-    message = assert_one_line(err, db_path)
-    assert "is not a valid SQLite database" in message
-    assert "move it away" in message
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        (b"this is not a database\x00\xff" * 200, "is not a valid SQLite database"),
+        (b"", "is empty (0 bytes)"),
+    ],
+)
+def test_a_damaged_file_is_moved_aside_never_silently_replaced(
+    db_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, what: str
+) -> None:
+    db_path.write_bytes(content)
+    with Ledger(db_path) as ledger:
+        add(ledger)
+        moved = ledger.moved_aside
+    assert moved is not None and moved.name.startswith(f"{db_path.name}.corrupt-")
+    assert moved.read_bytes() == content  # kept as it was, beside the new one
+    assert capsys.readouterr().err == (
+        f"datachonk: warning: the ledger {db_path} {what}; it was moved to {moved} and a new"
+        " one started (triggers pending in it are not sent)\n"
+    )
+    with Ledger(db_path) as reopened:  # the new one is a ledger like any other
+        assert reopened.moved_aside is None and len(reopened.history()) == 1
 
 
 def test_a_folder_in_the_way_is_a_clear_error(db_path: Path) -> None:
@@ -755,3 +770,21 @@ def test_a_refused_token_is_remembered_by_fingerprint_only(ledger: Ledger, db_pa
     assert ledger.token_refused(host, 99999, "f1") is None  # another account
     ledger.note_token_accepted(host, 12345)
     assert ledger.token_refused(host, 12345, "f1") is None
+
+
+def test_in_flight_tells_what_live_processes_are_doing(ledger: Ledger) -> None:
+    """What `retry` prints instead of "nothing pending" while a waiter is busy."""
+    here = socket.gethostname()
+    waiting = push(ledger, git_pid=os.getpid())  # its `git push` still runs
+    ledger.set_push_waiter(waiting, f"{os.getpid()}@{here}")
+    awaiting, _ = add(ledger, push_id=waiting, awaiting_push=True)
+    sending, _ = add(ledger, OTHER_SHA)
+    assert ledger.claim(sending.id, owner=f"{os.getpid()}@{here}") is not None
+    dead, _ = add(ledger, "f" * 40)
+    assert ledger.claim(dead.id, owner=f"{dead_pid()}@{here}") is not None  # stale: not busy
+    described = {record.id: doing for record, doing in ledger.in_flight()}
+    assert described == {
+        awaiting.id: f"waiting for its push to origin to land (waiter pid {os.getpid()})"
+        f" since {START:%H:%M:%S} UTC",
+        sending.id: f"being sent by waiter pid {os.getpid()} since {START:%H:%M:%S} UTC",
+    }

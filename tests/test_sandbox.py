@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -701,3 +702,82 @@ def test_serve_echoes_one_line_and_stops_on_ctrl_c(monkeypatch: pytest.MonkeyPat
     assert all(str(job) in line for job in (11111, 22222, 33333, 44444, 55555))
     with pytest.raises(requests.ConnectionError):
         requests.get(urls[0], timeout=2)
+
+
+def _raw_post(sb: Sandbox, path: str, body: bytes = b'{"cause": "x"}') -> socket.socket:
+    """A POST sent by hand, so a test can read the answer as it trickles in."""
+    conn = socket.create_connection(("127.0.0.1", sb.port), timeout=5)
+    head = (
+        f"POST /api/v2/accounts/{ACCOUNT}{path} HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Token {TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    conn.sendall(head.encode() + body)
+    return conn
+
+
+def test_drip_fault_sends_the_answer_a_byte_at_a_time_after_the_request_took_effect(
+    sb: Sandbox,
+) -> None:
+    sb.fail("drip", method="POST", interval=0.05)
+    with _raw_post(sb, "/jobs/11111/run/") as conn:
+        first = conn.recv(100)
+        assert len(sb.runs) == 1  # done before the first byte of the answer
+        # a byte every 0.05 s: what arrived so far is a few bytes, not the whole status line
+        assert first and len(first) < 10 and b"HTTP/1.1 200 OK".startswith(first)
+    sb.fail("drip", method="POST", interval=0.05, body_only=1)
+    with _raw_post(sb, "/jobs/11111/run/") as conn:
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = conn.recv(4096)
+            assert chunk, "the server hung up before the end of the headers"
+            received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"Content-Length: " in head
+        assert len(body) < 10  # the headers at once, the body a byte at a time
+        assert (body or conn.recv(100))[:1] == b"{"
+    assert len(sb.runs) == 2
+    assert api_get_ok(sb)  # a client that hung up mid-drip leaves the server serving
+
+
+def api_get_ok(sb: Sandbox) -> bool:
+    return Api(sb.url).get("/jobs/").status_code == 200
+
+
+def test_redirect_fault_points_elsewhere_and_does_nothing(sb: Sandbox, api: Api) -> None:
+    sb.fail("redirect", method="POST", port=1234)
+    response = api.session.post(
+        f"{sb.url}/api/v2/accounts/{ACCOUNT}/jobs/11111/run/?a=1",
+        json={"cause": "x"},
+        allow_redirects=False,
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == (
+        f"http://127.0.0.1:1234/api/v2/accounts/{ACCOUNT}/jobs/11111/run/?a=1"
+    )
+    sb.fail("redirect", method="GET", status=307)
+    response = api.session.get(f"{sb.url}/api/v2/accounts/{ACCOUNT}/jobs/", allow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["Location"] == f"{sb.url}/api/v2/accounts/{ACCOUNT}/jobs/"
+    sb.fail("redirect", bare=1)
+    response = api.session.get(f"{sb.url}/api/v2/accounts/{ACCOUNT}/jobs/", allow_redirects=False)
+    assert response.status_code == 302 and "Location" not in response.headers
+    assert sb.runs == []
+
+
+@pytest.mark.parametrize("odd", [2**64 + 5, -5, True, "12"])
+def test_odd_id_fault_rewrites_the_ids_of_the_answer(sb: Sandbox, api: Api, odd: object) -> None:
+    sb.fail("odd_id", method="POST", id=odd)
+    response = api.post("/jobs/11111/run/", {"cause": "x"})
+    assert response.status_code == 200 and response.json()["data"]["id"] == odd
+    [run] = sb.runs
+    assert run.id == sandbox_module.FIRST_RUN_ID  # the run itself is untouched
+    sb.fail("odd_id", method="GET", id=odd)
+    assert [item["id"] for item in api.get("/runs/").json()["data"]] == [odd]
+    assert api.get("/runs/").json()["data"][0]["id"] == run.id
+
+
+def test_500_fault_with_a_message(sb: Sandbox, api: Api) -> None:
+    sb.fail("500", message="m" * 400)
+    response = api.get("/jobs/")
+    assert response.status_code == 500 and response.json() == {"detail": "m" * 400}

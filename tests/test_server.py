@@ -690,14 +690,21 @@ def test_rate_limiting_is_429_with_retry_after(api: Api, fast_sandbox: Sandbox) 
     ):
         response = api.call(method, path)
         assert error_of(response, 429)["code"] == "dbt_cloud_rate_limited"
-        assert response.headers["Retry-After"] == "600"
+        assert response.headers["Retry-After"] == "300"  # capped at the five-minute cooldown
 
 
 def test_a_server_error_page_is_502(api: Api, fast_sandbox: Sandbox) -> None:
     fast_sandbox.fail("502_html", times=99)
     error = error_of(api.post("/api/dbt-cloud/trigger-run"), 502)
-    assert error["code"] == "dbt_cloud_unknown_outcome"  # the POST may have started a run
+    # the look for an existing run before the POST failed: nothing was sent
+    assert error["code"] == "dbt_cloud_server_error"
     assert "<html" not in error["message"]
+    assert [r.method for r in fast_sandbox.requests if r.path.endswith("/run/")] == []
+    fast_sandbox.clear_faults()
+    fast_sandbox.fail("drop_after_create", method="POST")
+    fast_sandbox.fail("502_html", method="GET", times=99)  # and it cannot be looked up
+    error = error_of(api.post("/api/dbt-cloud/trigger-run", json={"force": True}), 502)
+    assert error["code"] == "dbt_cloud_unknown_outcome"  # the POST may have started a run
     error = error_of(api.get("/api/dbt-cloud/runs/1"), 502)
     assert error["code"] == "dbt_cloud_server_error"
     assert "HTTP 502" in error["message"]
@@ -1017,3 +1024,78 @@ def test_every_error_the_api_can_meet_has_its_status() -> None:
         and not any(issubclass(kind, mapped) for mapped, _, _ in server._KINDS)
     ]
     assert unmapped == []
+
+
+# ----------------------------------------------------------------------------- text from outside
+
+HOSTILE = "boom \x1b[2J\x1b]0;pwned\x07\u202e gnp.exe"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"git_branch": "main\x1bc"},  # ESC c: reset the terminal
+        {"git_branch": "ma\x07in"},
+        {"git_branch": "ma\x00in"},
+        {"git_branch": "feat/\u202egnp"},
+        {"git_branch": "feat/\u200bx"},
+        {"cause": "deploy\x1b]0;pwned\x07"},
+        {"cause": "deploy \u2066x\u2069"},
+        {"cause": "\ufeffdeploy"},
+    ],
+)
+def test_control_bidi_and_zero_width_characters_are_refused_with_422(
+    api: Api, fast_sandbox: Sandbox, body: dict[str, str]
+) -> None:
+    error = error_of(api.post("/api/dbt-cloud/trigger-run", json=body), 422)
+    [field] = body
+    assert error["code"] == "validation_error"
+    assert (error["fields"][0]["field"], error["fields"][0]["type"]) == (field, "value_error")
+    assert "control, bidi or zero-width" in error["message"]
+    assert all(ord(char) >= 0x20 and char.isascii() for char in error["message"])
+    assert fast_sandbox.requests == []
+
+
+def test_what_dbt_cloud_says_is_sanitized_in_answers_and_logs(
+    api: Api, fast_sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    fast_sandbox.add_job(44444, project_id=67890, name=f"nightly {HOSTILE}")
+    jobs = api.get("/api/dbt-cloud/projects/67890/jobs")
+    assert jobs.status_code == 200
+    [shown] = [job["name"] for job in jobs.json()["jobs"] if job["id"] == 44444]
+    assert shown == "nightly boom \\u202e gnp.exe"
+
+    fast_sandbox.fail("500", method="POST", path=r"/run/$", times=99, message=HOSTILE)
+    response = api.post("/api/dbt-cloud/trigger-run", json={"job_id": 44444})
+    error = error_of(response, 502)
+    assert "boom \\u202e gnp.exe" in error["message"]
+    for text in (response.text, caplog.text):
+        assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+        assert "\\u001b" not in text and "pwned" not in text
+
+
+JSON_TYPE = {"Content-Type": "application/json"}
+
+
+def test_request_bodies_are_capped(api: Api, fast_sandbox: Sandbox) -> None:
+    """A valid key is no licence to send 300 MB: 413 by Content-Length, and for a chunked
+    body as soon as it passes the limit, before anything reads it whole."""
+    big = json.dumps({"cause": "x" * (80 * 1024)})
+    sized = api.post("/api/dbt-cloud/trigger-run", data=big, headers=JSON_TYPE)
+    assert sized.status_code == 413
+    assert sized.json()["error"] == {
+        "code": "payload_too_large",
+        "message": "request bodies are limited to 64 KiB",
+    }
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: Transfer-Encoding: chunked
+        yield b'{"cause": "'
+        for _ in range(200):
+            yield b"y" * 1024
+        yield b'"}'
+
+    chunked = api.post("/api/dbt-cloud/trigger-run", data=chunks(), headers=JSON_TYPE)
+    assert chunked.status_code == 413, chunked.text
+    assert fast_sandbox.runs == []
+    small = api.post("/api/dbt-cloud/trigger-run", json={"cause": "fits"})
+    assert small.status_code == 200, small.text

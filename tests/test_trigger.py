@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from datachonk_hooks.config import load_settings
 from datachonk_hooks.credentials import resolve_token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, RetryPolicy
+from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, RetryPolicy, Timeouts
 from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
 from datachonk_hooks.gitrepo import ZERO_SHA
 from datachonk_hooks.ledger import Ledger, TriggerState
@@ -89,9 +90,10 @@ def work(tmp_path: Path, sandbox: Sandbox) -> Work:
     return Work(path)
 
 
-def fast_pool(env: Mapping[str, str] = ENV) -> ClientPool:
+def fast_pool(env: Mapping[str, str] = ENV, read_timeout: float | None = None) -> ClientPool:
     def factory(host: str, account_id: int, env: Mapping[str, str]) -> DbtCloudClient:
-        return DbtCloudClient(host, account_id, resolve_token(env), retry=FAST)
+        timeouts = Timeouts(connect=1.0, read=read_timeout) if read_timeout else Timeouts()
+        return DbtCloudClient(host, account_id, resolve_token(env), timeouts, retry=FAST)
 
     return ClientPool(env, factory=factory)
 
@@ -556,6 +558,75 @@ def test_deliver_sends_once_and_records_the_run(ledger: Ledger, sandbox: Sandbox
     assert posts(sandbox) == 1
 
 
+def test_a_run_started_elsewhere_for_the_commit_is_adopted(
+    ledger: Ledger, sandbox: Sandbox
+) -> None:
+    """Another clone, CI or an earlier clone started the job for this commit: before its
+    first POST the trigger finds that run and takes it, starting nothing."""
+    with DbtCloudClient(sandbox.url, 12345, resolve_token(ENV), retry=FAST) as elsewhere:
+        started = elsewhere.trigger_run(11111, TriggerRequest("From CI", git_sha="a" * 40))
+        for number in range(5):  # the job kept busy since
+            elsewhere.trigger_run(11111, TriggerRequest("Other", git_sha=f"{number:040x}"))
+    trigger = add_trigger(ledger, sandbox)
+    result = deliver(ledger, trigger, fast_pool())
+    assert result.adopted and result.run is not None and result.run.id == started.id
+    assert result.record.state is TriggerState.TRIGGERED and result.record.run_id == started.id
+    assert posts(sandbox) == 6  # the five others and CI's: none from this trigger
+    forced = deliver(
+        ledger, add_trigger(ledger, sandbox, "b" * 40), fast_pool(), lookup_first=False
+    )
+    assert forced.run is not None and not forced.adopted and posts(sandbox) == 7
+
+
+def test_a_lost_answer_is_found_among_many_newer_runs(ledger: Ledger, sandbox: Sandbox) -> None:
+    """The run list is read page by page back to the first attempt, not only its newest 20."""
+    trigger = add_trigger(ledger, sandbox)
+    sandbox.fail("drop_after_create", method="POST", path="/run/$")
+    sandbox.fail("500", method="GET", path="/runs/$", times=10)  # the lookups fail a while
+    first = deliver(ledger, trigger, fast_pool(), lookup_first=False)
+    assert first.error is not None and first.record.state is TriggerState.PENDING
+    sandbox.clear_faults()
+    with DbtCloudClient(sandbox.url, 12345, resolve_token(ENV), retry=FAST) as busy:
+        for number in range(120):  # more than a page of other runs of the job
+            busy.trigger_run(11111, TriggerRequest("Other", git_sha=f"{number:040x}"))
+    second = deliver(ledger, trigger, fast_pool())
+    assert second.run is not None and second.run.id == sandbox.runs[0].id
+    assert posts(sandbox) == 121
+
+
+def test_a_gateway_timeout_is_an_unknown_outcome_not_a_refusal(
+    ledger: Ledger, sandbox: Sandbox
+) -> None:
+    """A 504 says only that a gateway stopped waiting: dbt Cloud behind it created the run.
+    It is looked up and adopted, never sent again."""
+    trigger = add_trigger(ledger, sandbox)
+    sandbox.fail("504_after_create", method="POST", path="/run/$", times=5)
+    result = deliver(ledger, trigger, fast_pool(), lookup_first=False)
+    assert result.run is not None and result.run.id == sandbox.runs[0].id
+    assert posts(sandbox) == 1 and len(sandbox.runs) == 1
+
+
+def test_a_send_without_answer_is_not_repeated_in_the_quiet_period(
+    ledger: Ledger, sandbox: Sandbox
+) -> None:
+    """dbt Cloud creates the run 4 s after the POST, the client gives up after 1 s: an
+    immediate retry only looks it up (and says until when), then finds and adopts it."""
+    trigger = add_trigger(ledger, sandbox)
+    sandbox.fail("slow", method="POST", path="/run/$", delay=4.0)
+    first = deliver(ledger, trigger, fast_pool(read_timeout=1.0))
+    assert first.error is not None and first.record.unknown_since is not None
+    assert sandbox.runs == []
+    second = deliver(ledger, trigger, fast_pool(read_timeout=1.0))
+    assert second.run is None and second.record.state is TriggerState.PENDING
+    assert "only looked up until" in (second.record.reason or "")
+    deadline = time.monotonic() + 20
+    while not sandbox.runs and time.monotonic() < deadline:  # the late run appears
+        time.sleep(0.05)
+    third = deliver(ledger, trigger, fast_pool(read_timeout=1.0))
+    assert third.adopted and third.run is not None and third.run.id == sandbox.runs[0].id
+    assert posts(sandbox) == 1
+
+
 def test_deliver_skips_a_trigger_another_process_holds(ledger: Ledger, sandbox: Sandbox) -> None:
     trigger = add_trigger(ledger, sandbox)
     assert ledger.claim(trigger, owner=f"{os.getpid()}@{os.uname().nodename}") is not None
@@ -571,7 +642,7 @@ def test_second_attempt_adopts_the_run_a_lost_answer_created(
     trigger = add_trigger(ledger, sandbox)
     sandbox.fail("drop_after_create", method="POST", path="/run/$")
     sandbox.fail("500", method="GET", path="/runs/$", times=10)  # and the lookup fails too
-    first = deliver(ledger, trigger, fast_pool())
+    first = deliver(ledger, trigger, fast_pool(), lookup_first=False)  # straight to the POST
     assert isinstance(first.error, DbtCloudError)
     assert first.record.state is TriggerState.PENDING and first.record.reason
     assert len(sandbox.runs) == 1  # created, but the answer never came back

@@ -4,6 +4,9 @@
 before it writes anything, so a wrong token, host or account id leaves datachonk.yaml and the
 stored tokens exactly as they were. The token is read from a hidden prompt or from stdin,
 never from an argument: arguments end up in shell history and in `ps`.
+
+Project names, job names and dbt Cloud's messages are text from outside: every line these
+commands show (the tables, `status`, what `connect` says) goes through `sanitize`.
 """
 
 from __future__ import annotations
@@ -49,12 +52,18 @@ from datachonk_hooks.dbt_cloud import (
     Run,
 )
 from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
+from datachonk_hooks.sanitize import sanitize
 
 #: Interactive commands should fail fast: a few quick retries, not the hook's patient budget.
 QUICK_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=1.0, budget=10.0)
 NOTHING_SAVED = "Nothing was saved."
 
 Echo = Callable[[str], None]
+
+
+def _sanitized(echo: Echo) -> Echo:
+    """`echo` for lines that name projects and jobs, or quote dbt Cloud."""
+    return lambda line: echo(sanitize(line))
 
 
 class RefusedError(DbtCloudError):
@@ -158,6 +167,7 @@ def connect(ws: Workspace, options: ConnectOptions, *, echo: Echo = click.echo) 
     """
     from datachonk_hooks import config_edit
 
+    echo = _sanitized(echo)
     target = ws.target_file()
     text = read_config_text(target)
     config_edit.check_editable(text, str(target))  # fail before asking
@@ -236,6 +246,7 @@ def connect_account(
     """
     from datachonk_hooks import config_edit
 
+    echo = _sanitized(echo)
     ws = Workspace(env, repo, config_path)
     target = ws.target_file()
     # Read again rather than taken from `connect`: the user may have edited the file while
@@ -592,7 +603,7 @@ class Status:
             lines += [f"  {p.id}  {p.name}" for p in self.projects]
         elif self.accepted and self.problem:
             lines.append(f"projects:   {self.problem}")
-        return lines
+        return [sanitize(line) for line in lines]
 
 
 def check_status(ws: Workspace) -> Status:
@@ -735,9 +746,11 @@ def jobs_table(rows: Sequence[JobRow], *, with_project: bool = False) -> list[st
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """Left-aligned columns two spaces apart, no trailing spaces."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    """Left-aligned columns two spaces apart, no trailing spaces; cells are sanitized first
+    (names come from dbt Cloud), so the widths are those of what is shown."""
+    lines = [[sanitize(str(cell)) for cell in line] for line in [header, *rows]]
+    widths = [max(len(cell) for cell in column) for column in zip(*lines, strict=True)]
     return [
-        "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        for line in [header, *rows]
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
     ]

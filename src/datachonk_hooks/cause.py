@@ -2,7 +2,10 @@
 
 dbt Cloud requires a non-empty cause; 255 characters is the longest that is known to be
 accepted (Airflow truncates to it after failures with longer ones), and control characters
-would break the single-line display in dbt Cloud's run list.
+would break the single-line display in dbt Cloud's run list. Commit subjects, authors and
+branch names are written by anyone who can push, so the cause goes through the package's one
+sanitizer with hidden characters (bidi controls, zero-width characters) removed, not escaped:
+dbt Cloud shows the cause to people who never see this tool's output.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from datachonk_hooks.sanitize import sanitize
+
 MAX_CAUSE = 255
 DEFAULT_TEMPLATE = "{subject}"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(r"\s+")
 
 
@@ -42,8 +46,9 @@ class CauseContext:
 
 
 def clean(text: str) -> str:
-    """One line: control characters become spaces, runs of whitespace collapse."""
-    return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
+    """One line: line breaks and tabs become spaces, ESC sequences, other controls, bidi and
+    zero-width characters go (`sanitize`, not shown as escapes), runs of whitespace collapse."""
+    return _SPACES.sub(" ", sanitize(text, visible=False)).strip()
 
 
 def truncate(text: str, limit: int = MAX_CAUSE) -> str:

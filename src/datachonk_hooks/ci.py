@@ -112,13 +112,16 @@ def plan_ci_push(
 
 
 def summary_lines(context: CiContext, run: Run, job_id: int) -> list[str]:
-    """A short Markdown report of the run for the CI job's summary page."""
-    link = f"[{run.id}]({run.href})" if run.href else str(run.id)
+    """A short Markdown report of the run for the CI job's summary page; the branch and the
+    run's URL come from outside, so they are sanitized like any terminal line."""
+    from datachonk_hooks.sanitize import sanitize
+
+    link = f"[{run.id}]({sanitize(run.href)})" if run.href else str(run.id)
     return [
         "### dbt Cloud",
         "",
         "| job | run | commit | branch | status |",
         "| --- | --- | --- | --- | --- |",
-        f"| {job_id} | {link} | `{context.sha[:7]}` | {context.branch or '-'}"
+        f"| {job_id} | {link} | `{context.sha[:7]}` | {sanitize(context.branch or '-')}"
         f" | {run.status.label} |",
     ]

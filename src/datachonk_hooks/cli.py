@@ -2,22 +2,26 @@
 
 `datachonk-hook` and `datachonk` are the same click group. No traceback reaches the user:
 domain errors become `Error: <one line>` with their documented exit code, an unexpected
-crash becomes exit 70 with the traceback saved to a file.
+crash becomes exit 70 with the traceback saved to a file. Lines that carry text from outside
+(dbt Cloud's words, branch names, causes, ledger reasons) are printed through `_say`, which
+passes them through the one sanitizer first.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
 from datachonk_hooks import __version__
 from datachonk_hooks.errors import DatachonkError, ExitCode
+from datachonk_hooks.sanitize import sanitize
 
 if TYPE_CHECKING:
     from datachonk_hooks.dbt_cloud import DbtCloudClient, Run
@@ -50,7 +54,28 @@ class AppContext:
         )
 
 
-pass_app = click.make_pass_decorator(AppContext, ensure=True)
+_pass_app = click.make_pass_decorator(AppContext, ensure=True)
+#: commands that run without anyone watching: a bad DATACHONK_* number is a warning there
+_UNATTENDED = ("pre-push", "land")
+
+
+def pass_app(fn: F) -> F:
+    """Hand a command the AppContext, after checking the DATACHONK_* numbers of seconds.
+
+    A bad one is a one-line error with exit 2 where someone watches, rather than a default
+    that hides the typo (unattended commands warn and use the default instead). Checked once
+    click has parsed the command's own options, so `--help` works whatever the environment.
+    """
+
+    @functools.wraps(fn)
+    def checked(app: AppContext, /, *args: Any, **kwargs: Any) -> Any:
+        if click.get_current_context().info_name not in _UNATTENDED:
+            from datachonk_hooks.trigger import check_seconds_env
+
+            check_seconds_env(app.env)
+        return fn(app, *args, **kwargs)
+
+    return cast(F, _pass_app(checked))
 
 
 def json_option(fn: F) -> F:
@@ -65,6 +90,11 @@ def timeout_option(fn: F) -> F:
         help="Give up waiting after this long (exit 4). Default: `timeout` in"
         " datachonk.yaml, else 3600.",
     )(fn)
+
+
+def _say(text: str, *, err: bool = False) -> None:
+    """`click.echo` for text from outside; intended line breaks stay, controls do not."""
+    click.echo(sanitize(text, multiline=True), err=err)
 
 
 def echo_json(data: object) -> None:
@@ -250,7 +280,7 @@ def _follow(
     Returns the exit code and the run as last seen, so callers need no request of their own.
     """
     if run.href:
-        click.echo(run.href, err=as_json)
+        _say(run.href, err=as_json)
     if not wait:
         if as_json:
             echo_json(run.to_json())
@@ -261,7 +291,7 @@ def _follow(
 
 def _status(as_json: bool) -> Callable[[str], None]:
     """Human lines go to stdout, or to stderr when stdout carries JSON."""
-    return lambda line: click.echo(line, err=as_json)
+    return lambda line: _say(line, err=as_json)
 
 
 cli.add_command(run_command, name="dbt-run")
@@ -307,7 +337,7 @@ def _watch(
         remember_run_status(Path.cwd(), result.run)
     if as_json and result.run is not None:
         echo_json(result.run.to_json())
-    click.echo(result.message, err=as_json or result.exit_code != ExitCode.OK)
+    _say(result.message, err=as_json or result.exit_code != ExitCode.OK)
     return result
 
 
@@ -343,7 +373,7 @@ def cancel_command(app: AppContext, run_id: int, as_json: bool) -> int:
     if as_json:
         echo_json(run.to_json())
     else:
-        click.echo(f"run {run.id}: {run.status.label}" + (f" {run.href}" if run.href else ""))
+        _say(f"run {run.id}: {run.status.label}" + (f" {run.href}" if run.href else ""))
     return ExitCode.OK
 
 
@@ -383,7 +413,7 @@ def pre_push_command(
         as_json=as_json,
         env=None,
         stdin_lines=lambda: [] if sys.stdin.isatty() else sys.stdin.read().splitlines(),
-        echo=lambda line: click.echo(line, err=True),
+        echo=lambda line: _say(line, err=True),
         echo_json=echo_json,
     )
 
@@ -485,10 +515,14 @@ def retry_command(app: AppContext) -> int:
     pool = ClientPool(app.env)
     try:
         with Ledger.for_repo(repo) as ledger:
+            busy = ledger.in_flight()
+            for record, doing in busy:
+                click.echo(f"job {record.job_id} for {record.sha[:7]} is {doing}")
             if not ledger.deliverable():
-                click.echo("nothing pending")
+                if not busy:
+                    click.echo("nothing pending")
                 return ExitCode.OK
-            left = deliver_pending(repo, ledger, pool, app.env, log=click.echo)
+            left = deliver_pending(repo, ledger, pool, app.env, log=_say)
     finally:
         pool.close()
     if left:
@@ -558,7 +592,7 @@ def push_command(
         app.env,
         force=trigger_dbt_run,
         cause=cause,
-        log=lambda line: click.echo(line, err=True),
+        log=lambda line: _say(line, err=True),
     )
     if dry_run:  # the hook said what would run; git pushed nothing
         click.echo("dry run: nothing was pushed, so nothing was triggered", err=True)
@@ -579,15 +613,15 @@ def push_command(
             err=True,
         )
     for record in outcome.delivered:
-        click.echo(
+        _say(
             f"Triggered run {record.run_id} of job {record.job_id} for {record.sha[:7]}"
             f" on {record.branch}"
         )
         if record.run_url:
-            click.echo(record.run_url)
+            _say(record.run_url)
     if outcome.pending:
         for record in outcome.pending:
-            click.echo(
+            _say(
                 f"job {record.job_id} for {record.sha[:7]} stays pending: {record.reason}",
                 err=True,
             )
@@ -830,7 +864,7 @@ def doctor_command(app: AppContext) -> int:
 
     checks = run_doctor(_workspace(app))
     for line in doctor_lines(checks):
-        click.echo(line)
+        _say(line)
     return ExitCode.OK if all(check.passed for check in checks) else ExitCode.USAGE
 
 
@@ -955,7 +989,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("Aborted.", err=True)
         return 130
     except DatachonkError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        _say(f"Error: {exc}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

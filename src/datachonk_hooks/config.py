@@ -289,8 +289,14 @@ def read_config_text(path: Path) -> str | None:
     """The file's text (None when it does not exist), or a ConfigError naming the path.
 
     Newlines and a BOM are kept as they are, so an edit can write every other byte back.
+    A file over `limits.MAX_FILE_BYTES` is an error before it is read.
     """
+    from datachonk_hooks.limits import MAX_FILE_BYTES, too_large
+
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES and path.is_file():
+            raise _error(too_large(str(path), size))
         data = path.read_bytes()
     except (FileNotFoundError, NotADirectoryError):
         return None
@@ -333,7 +339,12 @@ def find_config_file(start: Path, stop: Path | None = None) -> Path | None:
 
 def _settings_from_text(text: str, source: str) -> Settings:
     """Settings from the file alone (file > defaults), validated with positions."""
-    document, root = _parse_yaml(text, source)
+    from datachonk_hooks.limits import MAX_PARSE_BYTES
+
+    if len(text) > MAX_PARSE_BYTES:
+        document, root = _parse_deploy_section(text, source)
+    else:
+        document, root = _parse_yaml(text, source)
     if document is None:
         return Settings(source=source)
     if not isinstance(document, Mapping):
@@ -503,19 +514,60 @@ def _normal_key(key: str) -> str:
 # --- YAML -------------------------------------------------------------------------------------
 
 
-def _parse_yaml(text: str, source: str) -> tuple[object, _Pos]:
+def _parse_deploy_section(text: str, source: str) -> tuple[object, _Pos]:
+    """The top-level `deploy:` entry of a large file, parsed alone, as `_parse_yaml` gives it.
+
+    ruamel parses 8 to 30 microseconds a byte here, so a datachonk.yaml over MAX_PARSE_BYTES
+    (DataChonk's other sections, or a hostile push) is not parsed whole: the `deploy:` lines
+    are cut out and parsed with the file's own line numbers. That needs a block mapping at
+    the top level, as DataChonk writes it.
+    """
+    from datachonk_hooks.limits import (
+        MAX_PARSE_BYTES,
+        first_top_level,
+        show_size,
+        top_level_sections,
+    )
+
+    first = first_top_level(text)
+    if first[:1] in ("{", "[", "-", "?", "&", "*", "!", "|", ">"):
+        raise _error(
+            f"{source}: over {show_size(MAX_PARSE_BYTES)}, so only its top-level `deploy:`"
+            " entry is read, and that needs a block mapping at the top level (`deploy:` at"
+            " the start of a line)"
+        )
+    sections = top_level_sections(text, "deploy")
+    if not sections:
+        return None, (1, 1)
+    if len(sections) > 1:
+        raise _error(f"{_at(source, (sections[1][0] + 1, 1))}: invalid YAML: duplicate key deploy")
+    line, section = sections[0]
+    if len(section) > MAX_PARSE_BYTES:
+        raise _error(
+            f"{_at(source, (line + 1, 1))}: deploy: too large ({len(section)} characters,"
+            f" limit {show_size(MAX_PARSE_BYTES)})"
+        )
+    return _parse_yaml(section, source, first_line=line)
+
+
+def _parse_yaml(text: str, source: str, *, first_line: int = 0) -> tuple[object, _Pos]:
     """The document as ruamel round-trip objects (they carry positions) and where it starts.
 
     ruamel is imported here, not at module level: the hook imports this module on every push.
     Every failure of the parser, including the odd non-YAML exception from a tag such as
-    `!!int x`, becomes one `invalid YAML` ConfigError with a position.
+    `!!int x`, becomes one `invalid YAML` ConfigError with a position. Nesting is capped
+    (`limits.guard_yaml`; aliases are shared, not copied, by this loader, so they are
+    harmless); `first_line` (0-based) is where `text` starts in its file.
     """
     import warnings
 
     from ruamel.yaml import YAML
+    from ruamel.yaml.composer import MaxDepthExceededError
     from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
+
+    from datachonk_hooks.limits import guard_yaml
 
     class Constructor(RoundTripConstructor):
         """Round-trip constructor that reports duplicate keys and odd failures with a position."""
@@ -565,6 +617,7 @@ def _parse_yaml(text: str, source: str) -> tuple[object, _Pos]:
 
     yaml = YAML(typ="rt")
     yaml.Constructor = Constructor
+    guard_yaml(yaml, first_line=first_line, aliases=True)
     try:
         with warnings.catch_warnings():  # e.g. a reused anchor: noise in `git push` output
             warnings.simplefilter("ignore")
@@ -573,6 +626,10 @@ def _parse_yaml(text: str, source: str) -> tuple[object, _Pos]:
             if document is not None and getattr(document, "lc", None) is None:
                 node = yaml.compose(text)  # a bare scalar has no positions; its node does
                 root = (node.start_mark.line + 1, node.start_mark.column + 1)
+    except MaxDepthExceededError as exc:
+        mark = exc.problem_mark
+        pos = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        raise _error(f"{_at(source, pos)}: invalid YAML: nested too deeply") from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -733,10 +790,17 @@ def _parse_cause(value: object, *, where: str) -> str:
 
 
 def _parse_marker(value: object, *, where: str) -> str:
+    """A regular expression that compiles and cannot take exponential time (`safe_regex`):
+    the pattern comes from a pushed file and runs in every push's hook."""
+    from datachonk_hooks.safe_regex import UnsafePatternError, check_pattern
+
     if not isinstance(value, str) or not value.strip():
         raise _error(f"{where}: expected a non-empty regular expression, got {_show(value)}")
     try:
+        check_pattern(value)
         re.compile(value)
+    except UnsafePatternError as exc:
+        raise _error(f"{where}: refused regular expression {_show(value)}: {exc}") from None
     except (re.error, OverflowError, RecursionError, ValueError) as exc:
         raise _error(f"{where}: invalid regular expression: {exc}") from None
     return str(value)

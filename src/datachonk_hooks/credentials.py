@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from datachonk_hooks.errors import ConfigError
-from datachonk_hooks.fileio import atomic_write
+from datachonk_hooks.fileio import atomic_write, private_dir
 
 ENV_TOKEN = "DBT_CLOUD_API_TOKEN"
 REDACTED = "[redacted]"
@@ -270,7 +270,7 @@ def _write_entries(path: Path, entries: list[dict[str, Any]]) -> None:
     """Replace the file atomically; its temporary copy is 0600 from the start."""
     folder = path.parent
     try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(folder)  # ~/.config too, when it is missing: 0700 whatever the umask
         if sys.platform != "win32" and stat.S_IMODE(folder.stat().st_mode) != 0o700:
             folder.chmod(0o700)
         text = json.dumps({"version": _FILE_VERSION, "tokens": entries}, indent=2) + "\n"

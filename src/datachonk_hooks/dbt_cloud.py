@@ -8,25 +8,35 @@ sees JSON or HTTP. Two rules shape the code:
 * a trigger POST is never re-sent blindly: when its outcome is unknown (a read timeout, a
   dropped connection, a 5xx or an unreadable answer), the job's recent runs are searched for
   one with the same git_sha and cause before anything is sent again.
+
+Nothing the server does may hold a caller up or crash it: every exchange has a deadline for
+the whole answer (not per read), redirects are followed only for GETs within the host's own
+origin, ids must be 64-bit positive integers, and the server's messages and `Retry-After`
+are cut to a sane size before anyone sees or sleeps them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import random
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from datachonk_hooks import __version__
 from datachonk_hooks.credentials import Token, redact
 from datachonk_hooks.errors import DatachonkError, ExitCode
+from datachonk_hooks.sanitize import sanitize
 from datachonk_hooks.trigger_request import TriggerRequest
 
 if TYPE_CHECKING:
@@ -36,8 +46,21 @@ log = logging.getLogger(__name__)
 
 LEGACY_HOST = "cloud.getdbt.com"
 PAGE_SIZE = 100  # dbt Cloud refuses a larger `limit` on list endpoints
+#: pages of the run list read to find the run of a trigger with an unknown outcome: the
+#: runs since its first attempt, however busy the job, within a bounded cost
+LOOKUP_PAGES = 50
 RUN_RELATED = ("run_steps", "job", "trigger")
 JSONDict = dict[str, Any]
+#: dbt Cloud's ids are int64 (cell-based accounts use 14 digits); 0 and below are no ids
+MAX_ID = 2**63 - 1
+#: dbt Cloud's rate-limit cooldown is five minutes: a longer Retry-After is taken as this
+RETRY_AFTER_CAP = 300.0
+#: characters of a server's message shown in an error (cut with an ellipsis beyond)
+MESSAGE_LIMIT = 200
+#: redirects a GET may follow (within the host's origin); a POST follows none
+MAX_REDIRECTS = 3
+#: an artifact (manifest.json can be hundreds of MB) gets this many HTTP timeouts in total
+ARTIFACT_TIME_FACTOR = 10
 
 
 # --------------------------------------------------------------------------- records
@@ -130,18 +153,17 @@ class Run:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
-        run_id = _int(data.get("id"))
-        if run_id is None:
-            raise BadResponseError("dbt Cloud returned a run without an id")
+        run_id = _required_id(data, "run")
         trigger = _map(data.get("trigger"))
         job = _map(data.get("job"))
         steps = _list(data.get("run_steps"))
         return cls(
             id=run_id,
             status=RunStatus(_int(data.get("status")) or 0),
-            account_id=_int(data.get("account_id")),
-            project_id=_int(data.get("project_id")),
-            job_id=_int(data.get("job_definition_id")) or _int(data.get("job_id")),
+            account_id=_id(data.get("account_id"), f"run {run_id}: account_id"),
+            project_id=_id(data.get("project_id"), f"run {run_id}: project_id"),
+            job_id=_id(data.get("job_definition_id"), f"run {run_id}: job_definition_id")
+            or _id(data.get("job_id"), f"run {run_id}: job_id"),
             status_message=_str(data.get("status_message")),
             git_sha=_str(data.get("git_sha")) or _str(trigger.get("git_sha")),
             git_branch=_str(data.get("git_branch")) or _str(trigger.get("git_branch")),
@@ -200,17 +222,15 @@ class Job:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
-        job_id = _int(data.get("id"))
-        if job_id is None:
-            raise BadResponseError("dbt Cloud returned a job without an id")
+        job_id = _required_id(data, "job")
         triggers = _map(data.get("triggers"))
         steps = _list(data.get("execute_steps"))
         return cls(
             id=job_id,
             name=str(data.get("name") or ""),
-            account_id=_int(data.get("account_id")),
-            project_id=_int(data.get("project_id")),
-            environment_id=_int(data.get("environment_id")),
+            account_id=_id(data.get("account_id"), f"job {job_id}: account_id"),
+            project_id=_id(data.get("project_id"), f"job {job_id}: project_id"),
+            environment_id=_id(data.get("environment_id"), f"job {job_id}: environment_id"),
             job_type=_str(data.get("job_type")),
             active=_int(data.get("state")) in (None, 1) and not data.get("deactivated"),
             triggers=tuple(sorted(name for name, on in triggers.items() if on is True)),
@@ -228,15 +248,13 @@ class Project:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
-        project_id = _int(data.get("id"))
-        if project_id is None:
-            raise BadResponseError("dbt Cloud returned a project without an id")
+        project_id = _required_id(data, "project")
         repository = data.get("repository")
         url = repository.get("remote_url") if isinstance(repository, Mapping) else None
         return cls(
             project_id,
             str(data.get("name") or ""),
-            _int(data.get("account_id")),
+            _id(data.get("account_id"), f"project {project_id}: account_id"),
             url if isinstance(url, str) and url else None,
         )
 
@@ -282,6 +300,15 @@ class UnknownOutcomeError(DbtCloudError):
     transient = True
 
 
+class RedirectError(DbtCloudError):
+    """dbt Cloud (or something in front of it) sent the request elsewhere; not followed.
+
+    Not transient: the same request gets the same redirect, and a trigger sent to another
+    address could start a run twice or carry the token to the wrong host. Mostly a wrong
+    `host` (a vanity URL, http instead of https, a proxy's login page).
+    """
+
+
 class AuthenticationError(DbtCloudError):
     pass
 
@@ -309,6 +336,45 @@ def _int(value: object) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
     return None
+
+
+def _id(value: object, what: str) -> int | None:
+    """An id dbt Cloud sent, or None when it sent none (absent or null).
+
+    Anything else than an integer in 1..2^63-1 (a bool, a string, a float, 2^64+5, -5) is a
+    bad response, not a crash later in the ledger (SQLite holds 64-bit integers) nor a run
+    recorded under a number dbt Cloud never gave it.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise BadResponseError(
+            f"dbt Cloud returned {what} {_shown(value)}, which is no id (an integer from 1 to"
+            " 2^63-1)"
+        )
+    return value
+
+
+def _required_id(data: Mapping[str, Any], kind: str) -> int:
+    ident = _id(data.get("id"), f"a {kind} with id")
+    if ident is None:
+        raise BadResponseError(f"dbt Cloud returned a {kind} without an id")
+    return ident
+
+
+def _shown(value: object) -> str:
+    """A value from the server as JSON (escaped), one short line even for a 300-digit id."""
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return _clip(text, 40)
+
+
+def _clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`text` cut to `limit` characters with an ellipsis, so a long message stays readable
+    (and stays the server's words: it is never replaced by something else)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "\u2026"
 
 
 def _map(value: object) -> Mapping[str, Any]:
@@ -372,6 +438,10 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class Timeouts:
+    """`connect` bounds opening a connection; `read` bounds each read of the socket and,
+    as a deadline, the whole exchange (connect, send, headers and body together): a read
+    timeout alone would let a server sending a byte a second hold a request forever."""
+
     connect: float = 5.0
     read: float = 30.0
 
@@ -386,6 +456,8 @@ class _Tries:
     def __init__(self, client: DbtCloudClient) -> None:
         self.client = client
         self.deadline = client.clock() + client.retry.budget
+        if client._deadline is not None:  # a lookup inside a trigger shares its budget
+            self.deadline = min(self.deadline, client._deadline)
         self.last: DbtCloudError | None = None
 
     def __iter__(self) -> Iterator[int]:
@@ -421,6 +493,129 @@ class _TimedOut(_NoAnswer):
     """No answer within the read timeout: the server may still be working on the request."""
 
 
+_current = threading.local()  # the exchange the calling thread is in, for its connection
+
+
+class _Exchange:
+    """The deadline of one HTTP exchange, kept by a watchdog thread.
+
+    requests' read timeout bounds each `recv`, not the answer: a server that sends a byte a
+    second holds a request forever. The connection carrying the exchange registers itself
+    here (`_watched_pool_classes`); if the deadline passes first, the watchdog shuts its
+    socket down, which wakes the blocked read or write with an error at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.connection: object = None
+        #: the watchdog cut the connection: whatever error follows is this deadline
+        self.expired = False
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Self:
+        _current.exchange = self
+        threading.Thread(target=self._watch, name="datachonk-http-deadline", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._done.set()
+        _current.exchange = None
+
+    def _watch(self) -> None:
+        wait = self.seconds
+        while not self._done.wait(max(0.0, wait)):
+            with self._lock:
+                if self._done.is_set():
+                    return
+                sock = getattr(self.connection, "sock", None)
+                if isinstance(sock, socket.socket):
+                    self.expired = True
+                    with contextlib.suppress(OSError):  # socket.socket's, not SSLSocket's
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                    return
+            wait = 0.05  # still connecting (the connect timeout bounds that): look again
+
+
+def _register_connection(connection: object) -> None:
+    exchange = getattr(_current, "exchange", None)
+    if exchange is not None:
+        exchange.connection = connection
+
+
+_POOL_CLASSES: dict[str, type] = {}
+
+
+def _watched_pool_classes() -> dict[str, type]:
+    """urllib3 pools whose connections tell the current `_Exchange` they carry it.
+
+    Made on first use: importing urllib3 is left to the first request, like requests.
+    """
+    if not _POOL_CLASSES:
+        from urllib3.connection import HTTPConnection, HTTPSConnection
+        from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+        class WatchedHTTPConnection(HTTPConnection):
+            def connect(self) -> None:
+                _register_connection(self)
+                super().connect()
+
+            def request(self, *args: Any, **kwargs: Any) -> None:
+                _register_connection(self)  # a kept-alive connection is not connected again
+                super().request(*args, **kwargs)
+
+        class WatchedHTTPSConnection(HTTPSConnection):
+            def connect(self) -> None:
+                _register_connection(self)  # the TLS handshake is part of the exchange
+                super().connect()
+
+            def request(self, *args: Any, **kwargs: Any) -> None:
+                _register_connection(self)
+                super().request(*args, **kwargs)
+
+        class WatchedHTTPPool(HTTPConnectionPool):
+            ConnectionCls = WatchedHTTPConnection
+
+        class WatchedHTTPSPool(HTTPSConnectionPool):
+            ConnectionCls = WatchedHTTPSConnection
+
+        _POOL_CLASSES.update(http=WatchedHTTPPool, https=WatchedHTTPSPool)
+    return _POOL_CLASSES
+
+
+def _watched_adapter() -> Any:
+    """A requests adapter whose pools (direct or through an HTTP proxy) use watched
+    connections, so every exchange's deadline can cut its socket."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.connectionpool import HTTPConnectionPool
+
+    class WatchedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = _watched_pool_classes()
+
+        def proxy_manager_for(self, proxy: Any, **kwargs: Any) -> Any:
+            manager = super().proxy_manager_for(proxy, **kwargs)
+            if manager.pool_classes_by_scheme.get("http") is HTTPConnectionPool:  # not SOCKS
+                manager.pool_classes_by_scheme = _watched_pool_classes()
+            return manager
+
+    return WatchedAdapter()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"http": 80, "https": 443}.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port if port is not None else default
+
+
 @dataclass
 class DbtCloudClient:
     """dbt Cloud's Administrative API for one account, over one `requests.Session`."""
@@ -433,6 +628,8 @@ class DbtCloudClient:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     _session: requests.Session | None = field(default=None, init=False, repr=False)
+    #: while a trigger runs, its budget's end: the lookups inside it share that budget
+    _deadline: float | None = field(default=None, init=False, repr=False)
 
     # ------------------------------------------------------------------ operations
 
@@ -447,8 +644,19 @@ class DbtCloudClient:
         path = f"/api/v2/accounts/{self.account_id}/jobs/{job_id}/run/"
         since = since or datetime.now(UTC)
         tries = _Tries(self)
-        # After a read timeout dbt Cloud may still be creating the run: from then on only
-        # look for it (until the budget ends), never send it again, or it could run twice.
+        self._deadline = tries.deadline
+        try:
+            return self._trigger(job_id, request, since, path, tries)
+        finally:
+            self._deadline = None
+
+    def _trigger(
+        self, job_id: int, request: TriggerRequest, since: datetime, path: str, tries: _Tries
+    ) -> Run:
+        # After a read timeout dbt Cloud may still be creating the run, and after a success
+        # answer we cannot read (bad JSON, an odd id) it surely created it: from then on
+        # only look for it (until the budget ends), never send it again, or it could run
+        # twice.
         timed_out = False
         for _ in tries:
             if timed_out:
@@ -467,16 +675,28 @@ class DbtCloudClient:
                 found = self._look_for_run(job_id, request, since)
                 if found is not None:
                     return found
-                timed_out = isinstance(exc, _TimedOut)
-                tries.last = (
-                    exc
-                    if isinstance(exc, DbtCloudError)
-                    else UnknownOutcomeError(
-                        f"dbt Cloud did not answer the trigger of job {job_id} ({exc}) and no"
-                        " matching run was found"
-                        + ("; it is looked up again before any new attempt" if timed_out else "")
+                # a gateway that gave up waiting (504) says nothing of what dbt Cloud behind
+                # it did: like a read timeout
+                gateway = isinstance(exc, ServerError) and exc.status == 504
+                timed_out = isinstance(exc, _TimedOut | BadResponseError) or gateway
+                again = "; it is looked up again before any new attempt" if timed_out else ""
+                if isinstance(exc, BadResponseError):  # it answered: the run likely exists
+                    tries.last = UnknownOutcomeError(
+                        f"dbt Cloud's answer to the trigger of job {job_id} was unusable ({exc})"
+                        f" and no matching run was found{again}"
                     )
-                )
+                elif gateway:
+                    tries.last = UnknownOutcomeError(
+                        f"dbt Cloud's gateway timed out on the trigger of job {job_id} (HTTP 504)"
+                        f" and no matching run was found{again}"
+                    )
+                elif isinstance(exc, DbtCloudError):
+                    tries.last = exc
+                else:
+                    tries.last = UnknownOutcomeError(
+                        f"dbt Cloud did not answer the trigger of job {job_id} ({exc}) and no"
+                        f" matching run was found{again}"
+                    )
         raise tries.last_error()
 
     def _look_for_run(self, job_id: int, request: TriggerRequest, since: datetime) -> Run | None:
@@ -495,11 +715,13 @@ class DbtCloudClient:
     def find_run(self, job_id: int, request: TriggerRequest, *, since: datetime) -> Run | None:
         """A run of `job_id` for the request's git_sha and cause created since `since`.
 
-        Used before re-sending a trigger whose outcome is unknown. A few minutes of slack
-        absorb clock skew between this machine and dbt Cloud.
+        Used before re-sending a trigger whose outcome is unknown: every run of the job
+        created since then is read, page by page (newest first, at most LOOKUP_PAGES pages),
+        however many other runs the job had meanwhile. A few minutes of slack absorb clock
+        skew between this machine and dbt Cloud.
         """
         window_start = since - timedelta(minutes=5)
-        for run in self.list_runs(job_id, limit=20, include_trigger=True):
+        for run in self._runs_newest_first(job_id, pages=LOOKUP_PAGES):
             if run.created_at is not None and run.created_at < window_start:
                 break
             same_sha = request.git_sha is None or run.git_sha == request.git_sha
@@ -507,6 +729,28 @@ class DbtCloudClient:
             if same_sha and same_cause:
                 return run
         return None
+
+    def find_run_for_sha(self, job_id: int, sha: str) -> Run | None:
+        """The newest run of `job_id` for commit `sha` among the job's PAGE_SIZE newest runs.
+
+        Asked before the first POST of a trigger: a run another clone, CI or an earlier clone
+        of this repository started for the commit is adopted instead of a second one. One
+        bounded request: a run older than the job's PAGE_SIZE newest is not found.
+        """
+        for run in self._runs_newest_first(job_id, pages=1):
+            if run.git_sha == sha:
+                return run
+        return None
+
+    def _runs_newest_first(self, job_id: int, *, pages: int) -> Iterator[Run]:
+        params: dict[str, str | int] = {
+            "order_by": "-id",
+            "job_definition_id": job_id,
+            "include_related": json.dumps(["trigger", "job"]),
+        }
+        path = f"/api/v2/accounts/{self.account_id}/runs/"
+        items = self._paginate(path, params, limit=pages * PAGE_SIZE, what=("job", job_id))
+        return (Run.from_api(item) for item in items)
 
     def get_run(self, run_id: int, *, related: Sequence[str] = RUN_RELATED) -> Run:
         params = {"include_related": json.dumps(list(related))} if related else {}
@@ -565,7 +809,14 @@ class DbtCloudClient:
         """A raw artifact file of a run (`manifest.json`, `run_results.json`...)."""
         url_path = f"/api/v2/accounts/{self.account_id}/runs/{run_id}/artifacts/{path}"
         try:
-            data: bytes = self._with_retries("GET", url_path, None, ("run", run_id), raw=True)
+            data: bytes = self._with_retries(
+                "GET",
+                url_path,
+                None,
+                ("run", run_id),
+                raw=True,
+                seconds=self.timeouts.read * ARTIFACT_TIME_FACTOR,
+            )
         except NotFoundError:  # a 404 here mostly means the file, not the run, is missing
             raise NotFoundError(
                 f"run {run_id} has no artifact {path} (HTTP 404); artifacts exist only for"
@@ -652,6 +903,7 @@ class DbtCloudClient:
         json_body: JSONDict | None = None,
         envelope: bool = False,
         raw: bool = False,
+        seconds: float | None = None,
     ) -> Any:
         """An idempotent request, retried on transient failures within the budget."""
         tries = _Tries(self)
@@ -665,6 +917,7 @@ class DbtCloudClient:
                     what=what,
                     envelope=envelope,
                     raw=raw,
+                    seconds=seconds,
                 )
             except _NotSent as exc:
                 tries.last = UnreachableError(self._unreachable(str(exc)))
@@ -686,33 +939,20 @@ class DbtCloudClient:
         json_body: JSONDict | None = None,
         envelope: bool = False,
         raw: bool = False,
+        seconds: float | None = None,
     ) -> Any:
-        """One HTTP exchange; returns `data` (the whole envelope, or with `raw` the body's
-        bytes, for files that have no envelope) or raises."""
-        import requests
-
-        session = self._get_session()
+        """One HTTP exchange, done within `seconds` (the read timeout) from its start to the
+        last byte of the answer, same-origin GET redirects included; returns `data` (the
+        whole envelope, or with `raw` the body's bytes, for files that have no envelope) or
+        raises."""
         started = time.monotonic()
-        try:
-            response = session.request(
-                method,
-                self.host + path,
-                params=params,
-                json=json_body,
-                timeout=(self.timeouts.connect, self.timeouts.read),
-            )
-        except (requests.ConnectTimeout, requests.exceptions.SSLError) as exc:
-            raise _NotSent(self._clean(exc)) from None
-        except requests.ConnectionError as exc:
-            # urllib3 reports refused connections as NewConnectionError; anything else
-            # (a reset or a dropped answer) may have reached the server.
-            if "NewConnectionError" in repr(exc) or "NameResolutionError" in repr(exc):
-                raise _NotSent(self._clean(exc)) from None
-            raise _NoAnswer(self._clean(exc)) from None
-        except requests.ReadTimeout as exc:
-            raise _TimedOut(self._clean(exc)) from None
-        except requests.RequestException as exc:  # ChunkedEncodingError...
-            raise _NoAnswer(self._clean(exc)) from None
+        with _Exchange(seconds or self.timeouts.read) as exchange:
+            url: str | None = self.host + path
+            hops = 0
+            while url is not None:
+                response = self._exchange(exchange, method, url, params, json_body)
+                url = self._redirect(method, path, response, hops)
+                params, hops = None, hops + 1  # a Location carries its own query
         log.debug(
             "%s %s -> %s in %.0f ms",
             method,
@@ -734,6 +974,90 @@ class DbtCloudClient:
             )
         return body if envelope else body.get("data")
 
+    def _exchange(
+        self,
+        exchange: _Exchange,
+        method: str,
+        url: str,
+        params: Mapping[str, str | int] | None,
+        json_body: JSONDict | None,
+    ) -> requests.Response:
+        """One request and its whole answer, read within the exchange's deadline."""
+        import requests
+
+        try:
+            return self._get_session().request(
+                method,
+                url,
+                params=params,
+                json=json_body,
+                timeout=(self.timeouts.connect, self.timeouts.read),
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            if exchange.expired:  # the watchdog cut it: it may have reached the server
+                raise _TimedOut(f"no complete answer within {exchange.seconds:g} s") from None
+            raise self._classify(exc) from None
+
+    def _classify(self, exc: BaseException) -> Exception:
+        """The internal error saying whether the request may have reached dbt Cloud."""
+        import requests
+
+        if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
+            return _NotSent(self._clean(exc))
+        if isinstance(exc, requests.ConnectionError):
+            # urllib3 reports refused connections as NewConnectionError; anything else
+            # (a reset or a dropped answer) may have reached the server.
+            if "NewConnectionError" in repr(exc) or "NameResolutionError" in repr(exc):
+                return _NotSent(self._clean(exc))
+            return _NoAnswer(self._clean(exc))
+        if isinstance(exc, requests.ReadTimeout):
+            return _TimedOut(self._clean(exc))
+        return _NoAnswer(self._clean(exc))  # ChunkedEncodingError...
+
+    def _redirect(
+        self, method: str, path: str, response: requests.Response, hops: int
+    ) -> str | None:
+        """Where a redirect may be followed to, None for any other answer.
+
+        A POST (a trigger, a cancel) follows none: re-sent elsewhere, or turned into a GET
+        as browsers do, it could start a run twice or answer with something that is not
+        the run. A GET follows at most MAX_REDIRECTS within the host's origin, so the token
+        never goes to another host, port or scheme.
+        """
+        status = response.status_code
+        if not 300 <= status < 400:
+            return None
+        location = response.headers.get("Location")
+        target = urljoin(response.url, location) if location else ""
+        shown = _clip(sanitize(target), 120) if target else "nowhere (no Location header)"
+        check = "check that `host` is the account's access URL (Account settings)"
+        if not target and method == "GET":
+            raise RedirectError(
+                f"dbt Cloud answered GET {path} with HTTP {status} and no Location: {check}",
+                status=status,
+            )
+        if method != "GET":
+            raise RedirectError(
+                f"dbt Cloud answered {method} {path} with a redirect (HTTP {status}) to"
+                f" {shown}; a {method} is never followed elsewhere, so nothing was sent"
+                f" there: {check}",
+                status=status,
+            )
+        if _origin(target) != _origin(self.host):
+            raise RedirectError(
+                f"dbt Cloud redirected GET {path} to another origin ({shown}, HTTP {status});"
+                f" only redirects within {self.host} are followed: {check}",
+                status=status,
+            )
+        if hops >= MAX_REDIRECTS:
+            raise RedirectError(
+                f"dbt Cloud redirected GET {path} more than {MAX_REDIRECTS} times (last to"
+                f" {shown}); {check}",
+                status=status,
+            )
+        return target
+
     def _get_session(self) -> requests.Session:
         if self._session is None:
             import requests
@@ -748,6 +1072,9 @@ class DbtCloudClient:
                 }
             )
             session.trust_env = True
+            adapter = _watched_adapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
             self._session = session
         return self._session
 
@@ -761,7 +1088,11 @@ class DbtCloudClient:
         self, response: requests.Response, body: object, what: tuple[str, int | None]
     ) -> DbtCloudError:
         status = response.status_code
-        server_says = self._clean(RuntimeError(_server_message(body, response)))
+        # the server's words reach terminals, logs and the ledger: through the one sanitizer
+        # the token is redacted before the cut (no part of it survives the ellipsis), and
+        # escape sequences go before it too (none is cut in half)
+        said_raw = redact(_server_message(body, response), [self.token.value])
+        server_says = _clip(sanitize(said_raw))
         said = f" ({server_says})" if server_says else ""
         if status == 401:
             hint = (
@@ -826,7 +1157,7 @@ def _network_reason(exc: BaseException) -> str:
         return "the connection was closed without an answer"
     if match := _ERRNO.search(text):
         return match.group(1).strip().lower()
-    return text if len(text) <= 200 else type(exc).__name__
+    return _clip(text)
 
 
 def _mapping(data: object) -> Mapping[str, Any]:
@@ -871,22 +1202,32 @@ def _server_message(body: object, response: requests.Response) -> str:
             for key, value in data.items():
                 text = "; ".join(map(str, value)) if isinstance(value, list) else str(value)
                 parts.append(f"{key}: {text}")
-        return " ".join(" ".join(parts).split())[:300]
+        return " ".join(" ".join(parts).split())  # cut by the caller, after redaction
     if response.text:
         return _describe_body(response)
     return ""
 
 
 def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (a number or an HTTP date), at most RETRY_AFTER_CAP.
+
+    What no server means (nan, infinity, a negative number, garbage) counts as absent, and
+    an absurd wait (1e308) as the cap: it is shown in messages and slept, so it must be sane.
+    """
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         from email.utils import parsedate_to_datetime
 
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = max(0.0, (when - datetime.now(UTC)).total_seconds())
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, RETRY_AFTER_CAP)

@@ -21,7 +21,17 @@ import pygit2
 
 from datachonk_hooks import prefilter
 from datachonk_hooks.config import DetectRules
+from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.gitrepo import CommitInfo
+from datachonk_hooks.limits import (
+    MAX_FILE_BYTES,
+    MAX_MODEL_BYTES,
+    MAX_PARSE_BYTES,
+    blob_size,
+    guard_yaml,
+    too_large,
+    top_level_sections,
+)
 
 MODEL_SUFFIXES = (".sql", ".py", ".yml", ".yaml")
 #: The marker only counts in a file's first MARKER_LINES lines: a generator writes it at the top,
@@ -29,6 +39,13 @@ MODEL_SUFFIXES = (".sql", ".py", ".yml", ".yaml")
 MARKER_LINES = 10
 #: At most this many bytes are decoded to find those lines, so a huge file costs nothing more.
 MARKER_BYTES = 16 * 1024
+#: Each of those lines is searched up to this many characters: a marker sits at the start of
+#: a comment, and a bounded text keeps any pattern `safe_regex` allows cheap (a quadratic
+#: one costs milliseconds on 10 such lines, where a 16 KiB single line would cost minutes).
+MARKER_LINE_CHARS = 256
+#: Only the end of a commit message is read for the trailer: git's trailer block is the last
+#: paragraph, and a 100 MB message must not cost a push 100 MB of line splitting.
+TRAILER_WINDOW = 64 * 1024
 #: dbt_project.yml is searched in the root and in folders up to this many levels below it.
 PROJECT_SEARCH_DEPTH = 3
 
@@ -89,26 +106,48 @@ def _project_files(tree: pygit2.Tree) -> Iterator[tuple[str, pygit2.Blob]]:
         level = below
 
 
-def _project_model_paths(blob: pygit2.Blob) -> tuple[str, ...]:
+def _project_model_paths(
+    blob: pygit2.Blob, repo: pygit2.Repository | None = None, label: str = PROJECT_FILE
+) -> tuple[str, ...]:
     """The model folders one dbt_project.yml declares, relative to its folder.
 
     Remembered by blob id (`prefilter`): the next push's fast path needs them without
-    pygit2, and this path then needs no YAML parser.
+    pygit2, and this path then needs no YAML parser. A file over MAX_FILE_BYTES is a
+    ConfigError naming `label` (`dbt_project.yml@abc1234`), found from the object header
+    before the blob is read.
     """
     blob_id = str(blob.id)
     paths = prefilter.known_model_paths(blob_id)
     if paths is None:
+        size = blob_size(repo, blob.id) if repo is not None else blob.size
+        if size > MAX_FILE_BYTES:
+            raise ConfigError(too_large(label, size))
         paths = _parse_model_paths(blob.data)
         prefilter.learn_model_paths(blob_id, paths)
     return paths
 
 
 def _parse_model_paths(data: bytes) -> tuple[str, ...]:
-    """The model folders a dbt_project.yml's content declares (the default when none)."""
+    """The model folders a dbt_project.yml's content declares (the default when none).
+
+    Only the top-level `model-paths:` and `source-paths:` entries are parsed, cut out by
+    lines: a real dbt_project.yml can be hundreds of KB of model configs, which would cost
+    the YAML parser seconds. A file without such lines (flow style) is parsed whole when it
+    is small enough (MAX_PARSE_BYTES).
+    """
     # Most projects keep the default: then there is nothing to parse (and no import to pay).
     if b"model-paths" not in data and b"source-paths" not in data:
         return DEFAULT_MODEL_PATHS
-    doc = _load_yaml(data)
+    text = data.decode("utf-8", errors="replace")
+    doc: object = {}
+    for key in ("model-paths", "source-paths"):
+        for _, section in top_level_sections(text, key)[:1]:
+            entry = _load_yaml(section) if len(section) <= MAX_PARSE_BYTES else None
+            if isinstance(entry, dict) and key in entry:
+                assert isinstance(doc, dict)
+                doc[key] = entry[key]
+    if not doc and len(data) <= MAX_PARSE_BYTES:
+        doc = _load_yaml(text)
     if not isinstance(doc, dict):
         return DEFAULT_MODEL_PATHS
     for key in ("model-paths", "source-paths"):
@@ -124,12 +163,19 @@ def _parse_model_paths(data: bytes) -> tuple[str, ...]:
     return DEFAULT_MODEL_PATHS
 
 
-def _load_yaml(data: bytes) -> object:
-    """The YAML document in `data`, or None when it cannot be parsed (never raises)."""
+def _load_yaml(data: bytes | str) -> object:
+    """The YAML document in `data`, or None when it cannot be parsed (never raises).
+
+    Aliases are refused and nesting is capped (`limits.guard_yaml`): the safe loader copies
+    merged mappings at every level, so a few lines of `<<: [*a, *a]` cost 2^depth.
+    """
     from ruamel.yaml import YAML
 
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     try:
-        return YAML(typ="safe").load(data.decode("utf-8", errors="replace"))
+        yaml = YAML(typ="safe")
+        guard_yaml(yaml)
+        return yaml.load(text)
     except Exception:  # any malformed input: the caller falls back to a default
         return None
 
@@ -144,8 +190,11 @@ def has_trailer(message: str, trailer: str) -> bool:
     key, sep, value = trailer.partition(":")
     want_key = key.strip().casefold()
     want_value = value.strip().casefold()
-    paragraphs = _paragraphs(message)
+    cut = len(message) > TRAILER_WINDOW
+    paragraphs = _paragraphs(message[-TRAILER_WINDOW:] if cut else message)
     if len(paragraphs) < 2:
+        # Cut: the window's only paragraph may have begun before it, so it is not known
+        # to be a complete trailer block; a last paragraph that long has no trailers.
         return False
     for line in paragraphs[-1]:
         if not sep:
@@ -183,14 +232,17 @@ def detect_generated(
     commits: Sequence[pygit2.Commit],
     base: pygit2.Commit | None,
     rules: DetectRules,
+    notes: list[str] | None = None,
 ) -> list[GeneratedModel]:
     """The generated model files changed between `base` (None: nothing) and `tip`, by path.
 
     A changed file under the tip's model paths counts when it carries `rules.marker` in its
     first MARKER_LINES lines (the old content for a deletion), or when one of the pushed
     `commits` whose message has `rules.trailer` changed it. The marker wins as the reason.
+    A file too large to read for the marker is noted in `notes` (one line each for the user).
     """
-    projects = _ProjectLookup(tip.tree)
+    short = str(tip.id)[:7]
+    projects = _ProjectLookup(tip.tree, repo, short)
     candidates = [
         cand
         for cand in _changed_files(base.tree if base else None, tip.tree)
@@ -203,7 +255,14 @@ def detect_generated(
     reasons: dict[str, Reason] = {}
     unmarked: list[_Candidate] = []
     for cand in candidates:
-        if _has_marker(repo, cand.blob_id, marker):
+        size = blob_size(repo, cand.blob_id)
+        if size > MAX_MODEL_BYTES:
+            if notes is not None:
+                label = f"{cand.path}@{short}"
+                notes.append(
+                    f"{too_large(label, size, MAX_MODEL_BYTES)}; not checked for the marker"
+                )
+        elif _has_marker(repo, cand.blob_id, marker):
             reasons[cand.path] = "marker"
         else:
             unmarked.append(cand)
@@ -271,8 +330,12 @@ class _ProjectLookup:
     repository has none at all: then the default `models` at the root holds.
     """
 
-    def __init__(self, tree: pygit2.Tree) -> None:
+    def __init__(
+        self, tree: pygit2.Tree, repo: pygit2.Repository | None = None, short_sha: str = ""
+    ) -> None:
         self.tree = tree
+        self.repo = repo
+        self.short_sha = short_sha  # for messages: dbt_project.yml@abc1234
         self.cache: dict[str, tuple[str, ...]] = {}
 
     def prefixes(self, path: str) -> tuple[str, ...]:
@@ -288,7 +351,9 @@ class _ProjectLookup:
             entry = None
         if _is_file(entry):
             assert isinstance(entry, pygit2.Blob)
-            joined = (prefilter.join_model_path(folder, rel) for rel in _project_model_paths(entry))
+            label = f"{project}@{self.short_sha}" if self.short_sha else project
+            rels = _project_model_paths(entry, self.repo, label)
+            joined = (prefilter.join_model_path(folder, rel) for rel in rels)
             found = tuple(sorted({prefix for prefix in joined if prefix is not None}))
         elif folder:
             found = self._for_folder(posixpath.dirname(folder))
@@ -306,13 +371,16 @@ def _blob(repo: pygit2.Repository, oid: pygit2.Oid) -> pygit2.Blob | None:
 
 
 def _has_marker(repo: pygit2.Repository, oid: pygit2.Oid, marker: re.Pattern[str]) -> bool:
-    """True when the marker is in the blob's first MARKER_LINES lines (read from its head only)."""
+    """True when the marker is in one of the blob's first MARKER_LINES lines, each searched
+    up to MARKER_LINE_CHARS characters (read from its head only; the caller checked its size)."""
     blob = _blob(repo, oid)
     if blob is None:
         return False
     head = memoryview(blob)[:MARKER_BYTES].tobytes()
     lines = head.decode("utf-8", errors="replace").split("\n", MARKER_LINES)[:MARKER_LINES]
-    return marker.search("\n".join(lines)) is not None
+    # Line by line: a pattern like `.*\s+x` that may cross lines would cost the cube of
+    # the whole head where it costs the cube of one bounded line here.
+    return any(marker.search(line[:MARKER_LINE_CHARS]) for line in lines)
 
 
 def _trailer_paths(commits: Sequence[pygit2.Commit], trailer: str) -> set[str]:
@@ -331,10 +399,15 @@ def _names(repo: pygit2.Repository, cand: _Candidate) -> tuple[str, ...]:
     base = posixpath.basename(cand.path)
     if not base.endswith(_YAML_SUFFIXES):
         return (posixpath.splitext(base)[0],)
+    if blob_size(repo, cand.blob_id) > MAX_FILE_BYTES:
+        return ()
     blob = _blob(repo, cand.blob_id)
     if blob is None:
         return ()
-    doc = _load_yaml(blob.data)
+    text = blob.data.decode("utf-8", errors="replace")
+    doc = _load_yaml(text) if len(text) <= MAX_PARSE_BYTES else None
+    if doc is None:  # large, or aliases: read the names from the lines
+        return _scan_model_names(text)
     if not isinstance(doc, dict):
         return ()
     models = doc.get("models")
@@ -347,3 +420,51 @@ def _names(repo: pygit2.Repository, cand: _Candidate) -> tuple[str, ...]:
             if isinstance(name, str) and name:
                 names[name] = None
     return tuple(names)
+
+
+def _scan_model_names(text: str) -> tuple[str, ...]:
+    """`models[].name` read from the lines of a block-style YAML file, without parsing it.
+
+    For a file too large to parse in a push (or one using aliases): the entries of the
+    top-level `models:` list are the lines at its first `- ` indentation, and each entry's
+    `name:` is on its dash line or at that indentation plus two.
+    """
+    sections = top_level_sections(text, "models")
+    if not sections:
+        return ()
+    names: dict[str, None] = {}
+    indent: str | None = None
+    for line in sections[0][1].splitlines()[1:]:
+        item = _ITEM.match(line)
+        if item is not None and (indent is None or item.group(1) == indent):
+            indent = item.group(1)
+            key = item.group(2)
+        elif (
+            indent is not None
+            and line.startswith(indent + "  ")
+            and line[len(indent) + 2 : len(indent) + 3] not in (" ", "\t", "-", "#")
+        ):
+            key = line[len(indent) + 2 :]
+        else:
+            continue
+        found = _NAME.match(key)
+        if found is not None and (name := _scalar(found.group(1))):
+            names[name] = None
+    return tuple(names)
+
+
+_ITEM = re.compile(r"^([ \t]*)-[ \t]+(.*)$")
+_NAME = re.compile(r"^name[ \t]*:[ \t]*(.*)$")
+
+
+def _scalar(raw: str) -> str:
+    """A one-line YAML scalar as text: quotes removed, a trailing comment dropped."""
+    raw = raw.strip()
+    if raw[:1] in ("'", '"') and len(raw) >= 2:
+        end = raw.find(raw[0], 1)
+        return raw[1:end] if end > 0 else ""
+    return (
+        raw.split(" #", 1)[0].strip()
+        if not raw.startswith(("&", "*", "!", "{", "[", "|", ">"))
+        else ""
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 _FLAGS = {"--dry-run": "dry_run", "--json": "as_json"}
@@ -18,6 +19,7 @@ _VALUES = {"--remote": "remote", "--url": "url"}
 
 def _fast_pre_push(args: Sequence[str]) -> int | None:
     """Run `pre-push ARGS` directly, or None when click should parse them."""
+    started = time.monotonic()  # the hook's time bound counts from here (see watchdog)
     options: dict[str, object] = {"dry_run": False, "as_json": False, "remote": None, "url": None}
     positional: list[str] = []
     items = iter(args)
@@ -60,6 +62,7 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
         pass
 
     from datachonk_hooks.hook import pre_push_main
+    from datachonk_hooks.sanitize import sanitize  # paths and messages from the pushed commits
 
     def echo_json(data: object) -> None:
         import json
@@ -73,8 +76,9 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
         as_json=bool(options["as_json"]),
         env=None,
         stdin_lines=stdin_lines,
-        echo=lambda line: print(line, file=sys.stderr),
+        echo=lambda line: print(sanitize(line, multiline=True), file=sys.stderr),
         echo_json=echo_json,
+        started=started,
     )
     try:  # noqa: SIM105 (contextlib would be one more import on every push)
         prefilter.save_learned()  # what the slow path read, for the next push's fast path

@@ -57,3 +57,33 @@ def _create_temporary(path: Path, create_mode: int) -> tuple[int, Path]:
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temporary file name next to {path}")
+
+
+def private_dir(path: Path) -> None:
+    """Create `path` and any missing parent as 0700, whatever the umask (an existing folder
+    is left as it is): the package's state and secrets are nobody else's business."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)  # mkdir's mode is cut by the umask
+
+
+def private_file(path: Path) -> None:
+    """Make an existing file 0600 (SQLite and open() create files with the umask's bits)."""
+    with contextlib.suppress(OSError):
+        if stat.S_IMODE(os.stat(path).st_mode) != 0o600:
+            os.chmod(path, 0o600)
+
+
+def open_private_append(path: Path) -> int:
+    """A descriptor appending to `path`, created 0600 whatever the umask (a log file)."""
+    handle = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(handle, 0o600)
+    return handle

@@ -1,4 +1,9 @@
-"""`datachonk-hook history`: the ledger's recent triggers, for people and for programs."""
+"""`datachonk-hook history`: the ledger's recent triggers, for people and for programs.
+
+Branch names, causes and reasons come from commits and from dbt Cloud's answers. The lines
+for people pass them through `sanitize` (also text a ledger written by an older version
+holds unsanitized); the JSON keeps the recorded values, which `json.dumps` escapes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 
 from datachonk_hooks.dbt_cloud import RunStatus
 from datachonk_hooks.ledger import TriggerRecord, TriggerState
+from datachonk_hooks.sanitize import sanitize
 
 _NEEDS_ATTENTION = (TriggerState.PENDING, TriggerState.PUSH_FAILED)
 
@@ -26,13 +32,13 @@ def history_lines(records: Sequence[TriggerRecord]) -> list[str]:
     for r in records:
         when = r.created_at.strftime("%Y-%m-%d %H:%M")
         run = str(r.run_id) if r.run_id is not None else "-"
-        branch = (r.branch or "-")[:16]
+        branch = sanitize(r.branch or "-")[:16]
         lines.append(
             f"{when:16}  {r.sha[:7]:7}  {branch:16}  {r.job_id:>14}  {run:>14}  {status_text(r)}"
         )
-        lines.append(f"{'':16}  cause: {r.request.cause}")
+        lines.append(f"{'':16}  cause: {sanitize(r.request.cause)}")
         if r.state in _NEEDS_ATTENTION and r.reason:
-            lines.append(f"{'':16}  why: {r.reason}")
+            lines.append(f"{'':16}  why: {sanitize(r.reason)}")
     return lines
 
 

@@ -95,23 +95,26 @@ def run_pre_push(
     recorded even when that ref triggers nothing, so the waiter looks at the others.
     """
     from datachonk_hooks.trigger import plan_push_update
+    from datachonk_hooks.watchdog import set_stage, stand_down
 
     strict = _truthy(env.get(ENV_STRICT))
     force = _truthy(env.get(ENV_FORCE))
     plans = []
     for update in push.updates:
+        set_stage(f"reading {update.remote_ref} at {update.local_sha[:7]}", update.local_sha)
         try:
-            plans.append(
-                plan_push_update(
-                    repo,
-                    update,
-                    push.remote_name,
-                    env,
-                    force=force,
-                    cause=env.get(ENV_CAUSE),
-                    remote_url=push.remote_url,
-                )
+            plan = plan_push_update(
+                repo,
+                update,
+                push.remote_name,
+                env,
+                force=force,
+                cause=env.get(ENV_CAUSE),
+                remote_url=push.remote_url,
             )
+            plans.append(plan)
+            for note in plan.notes:
+                echo(f"{PREFIX} {note}")
         except ConfigError as exc:
             echo(f"{PREFIX} {exc}")
             if strict:
@@ -150,6 +153,7 @@ def run_pre_push(
                 " (dry run: nothing recorded)"
             )
         return ExitCode.OK
+    stand_down()  # the watchdog must not cut the ledger write or the waiter's start
     _hand_over(
         repo,
         push,
@@ -234,7 +238,9 @@ def _hand_over(
     foreground = bool(env.get(ENV_FOREGROUND))
     if not triggers and not watch_other_refs and not ledger_file(repo).exists():
         return
-    with Ledger.for_repo(repo, busy_timeout=LEDGER_BUSY_TIMEOUT) as ledger:
+    from datachonk_hooks.watchdog import time_left
+
+    with Ledger.for_repo(repo, busy_timeout=time_left(LEDGER_BUSY_TIMEOUT)) as ledger:
         has_backlog = bool(ledger.deliverable())
         if not triggers and not has_backlog and not watch_other_refs:
             return
@@ -265,6 +271,10 @@ def _hand_over(
             elif row.state is not TriggerState.PUSH_FAILED and row.push_id != record.id:
                 echo(f"{PREFIX} {sha} is already queued for job {job} ({row.state})")
     if not foreground and (waits or has_backlog or watch_other_refs):
+        from datachonk_hooks.trigger import without_bad_seconds
+
+        # a bad DATACHONK_* number is a warning here and the default for the waiter
+        env = without_bad_seconds(env, lambda warning: echo(f"{PREFIX} {warning}"))
         spawn_waiter(repo, record.id, env)
 
 
@@ -301,8 +311,48 @@ def pre_push_main(
     stdin_lines: Callable[[], Sequence[str]],
     echo: Callable[[str], None],
     echo_json: Callable[[object], None],
+    started: float | None = None,
+    time_limit: float | None = None,
 ) -> int:
-    """The whole hook, never raising: a broken hook must not break anyone's push."""
+    """The whole hook, never raising: a broken hook must not break anyone's push.
+
+    It gives up after `time_limit` seconds (default `watchdog.HOOK_TIME_LIMIT`) counted
+    from `started` (a `time.monotonic()`, default now), says so in one line and exits 0.
+    """
+    from datachonk_hooks.watchdog import HOOK_TIME_LIMIT, HookTimeout, Watchdog
+
+    try:
+        with Watchdog(HOOK_TIME_LIMIT if time_limit is None else time_limit, started=started):
+            return _pre_push_main(
+                remote=remote,
+                url=url,
+                dry_run=dry_run,
+                as_json=as_json,
+                env=env,
+                stdin_lines=stdin_lines,
+                echo=echo,
+                echo_json=echo_json,
+            )
+    except HookTimeout as exc:
+        hint = (
+            f" To trigger it by hand: `datachonk-hook run --ref {exc.sha[:12]}`" if exc.sha else ""
+        )
+        echo(f"{PREFIX} {exc}; nothing was triggered; the push goes on.{hint}")
+        return ExitCode.OK
+
+
+def _pre_push_main(
+    *,
+    remote: str | None,
+    url: str | None,
+    dry_run: bool,
+    as_json: bool,
+    env: Mapping[str, str] | None,
+    stdin_lines: Callable[[], Sequence[str]],
+    echo: Callable[[str], None],
+    echo_json: Callable[[object], None],
+) -> int:
+    """`pre_push_main` inside its watchdog."""
     from datachonk_hooks.gitrepo import open_repo
 
     env = dict(os.environ if env is None else env)

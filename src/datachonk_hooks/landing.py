@@ -13,8 +13,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ import pygit2
 
 from datachonk_hooks.config import Settings
 from datachonk_hooks.errors import DatachonkError
+from datachonk_hooks.fileio import open_private_append
 from datachonk_hooks.ledger import (
     Ledger,
     PushRecord,
@@ -59,7 +60,7 @@ def spawn_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) 
     to do until that is over.
     """
     log_path = state_dir(repo) / WAITER_LOG  # the hook recorded the push: the folder exists
-    with open(log_path, "ab") as log:
+    with open(open_private_append(log_path), "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "datachonk_hooks", "land", str(push_id)],
             cwd=str(Path(repo.workdir or repo.path)),
@@ -317,12 +318,17 @@ class Waiter:
 
 
 def log_line(push_id: int, out: TextIO | None = None) -> Callable[[str], None]:
-    """Timestamped lines for the waiter's log file."""
+    """Timestamped lines for the waiter's log file.
+
+    Each message is one sanitized line: it carries dbt Cloud's words, ref names and run
+    statuses, and a reader runs `cat` or `tail -f` on the log in a terminal.
+    """
+    from datachonk_hooks.sanitize import sanitize
 
     def emit(message: str) -> None:
         stream = out or sys.stdout
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        stream.write(f"{stamp} [waiter {os.getpid()} push {push_id}] {message}\n")
+        stream.write(f"{stamp} [waiter {os.getpid()} push {push_id}] {sanitize(message)}\n")
         stream.flush()
 
     return emit
@@ -330,8 +336,9 @@ def log_line(push_id: int, out: TextIO | None = None) -> Callable[[str], None]:
 
 def run_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) -> int:
     """The body of `datachonk-hook land PUSH_ID` (started by the hook, detached)."""
-    from datachonk_hooks.trigger import ClientPool
+    from datachonk_hooks.trigger import ClientPool, without_bad_seconds
 
+    env = without_bad_seconds(env, log_line(push_id))  # a typo gets the default, not a crash
     timeout = float(env.get(ENV_LANDING_TIMEOUT) or LANDING_TIMEOUT)
     with Ledger.for_repo(repo) as ledger:
         push = ledger.get_push(push_id)
@@ -346,11 +353,63 @@ def run_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) ->
         waiter.judge(ended)
         pool = ClientPool(env)
         try:
-            deliver_pending(repo, ledger, pool, env, log=waiter.log)
-            _watch_if_asked(repo, ledger, push_id, pool, env, waiter.log)
+            with _bounded(DELIVERY_LIMIT, "delivering", waiter.log):
+                deliver_pending(repo, ledger, pool, env, log=waiter.log)
+            with _bounded(_watch_limit(repo, ledger, push_id, env), "watching", waiter.log):
+                _watch_if_asked(repo, ledger, push_id, pool, env, waiter.log)
         finally:
             pool.close()
     return 0
+
+
+#: seconds the waiter may spend delivering once the push is judged; what is left then stays
+#: pending for `datachonk-hook retry` (a trigger cut mid-send is looked up first)
+DELIVERY_LIMIT = 300.0
+
+
+class _OutOfTime(BaseException):
+    """The waiter's phase ran out of time (a BaseException: nothing may swallow it)."""
+
+
+@contextmanager
+def _bounded(seconds: float, phase: str, log: Callable[[str], None]) -> Iterator[None]:
+    """Run a phase of the waiter for at most `seconds` (SIGALRM; POSIX, main thread), so the
+    detached waiter ends by itself whatever dbt Cloud or the network do."""
+    import signal
+
+    def out_of_time(signum: int, frame: object) -> None:
+        raise _OutOfTime
+
+    if not hasattr(signal, "setitimer") or seconds <= 0:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, out_of_time)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except _OutOfTime:
+        log(
+            f"stopped {phase} after {seconds:g} s, the waiter's bound; what is left stays"
+            " pending for `datachonk-hook retry`"
+        )
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _watch_limit(
+    repo: pygit2.Repository, ledger: Ledger, push_id: int, env: Mapping[str, str]
+) -> float:
+    """The watching phase's bound: the longest `timeout` of the runs it watches, plus a
+    minute for the last polls (0 when nothing is watched)."""
+    timeouts = [
+        settings.timeout
+        for record in ledger.triggers_for_push(push_id)
+        if record.run_id is not None
+        and (settings := pushed_settings(repo, record, env)) is not None
+        and settings.target_for_branch(record.branch).wait
+    ]
+    return max(timeouts, default=-60) + 60.0
 
 
 def _watch_if_asked(
@@ -459,8 +518,9 @@ def deliver_pending(
         if result.skipped:
             continue
         if result.run is not None:
+            done = "found its run" if result.adopted else "triggered run"
             log(
-                f"triggered run {result.run.id} of job {record.job_id} for {record.sha[:7]}"
+                f"{done} {result.run.id} of job {record.job_id} for {record.sha[:7]}"
                 f" ({record.branch}): {result.run.href or ''}".rstrip()
             )
             supersede(repo, ledger, result.record, pool, env, log)

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from datachonk_hooks.errors import DatachonkError, ExitCode
+from datachonk_hooks.fileio import private_dir, private_file
 from datachonk_hooks.trigger_request import TriggerRequest
 
 if TYPE_CHECKING:
@@ -105,6 +107,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # the commits the `git push` command line named (a sha, a detached HEAD): the
         # waiter looks for the refs pre-commit did not show among tracking refs moved to them
         "ALTER TABLE pushes ADD COLUMN pushed_tips TEXT",
+        # when a send of the trigger last ended without knowing whether dbt Cloud created the
+        # run (no answer, a sender that died mid-send): it is not sent again for a while
+        "ALTER TABLE triggers ADD COLUMN unknown_since TEXT",
         "INSERT OR IGNORE INTO trigger_refs (trigger_id, push_id, remote_ref)"
         " SELECT id, push_id, 'refs/heads/' || branch FROM triggers"
         " WHERE push_id IS NOT NULL AND branch IS NOT NULL",
@@ -132,6 +137,11 @@ class LedgerError(DatachonkError):
     """The ledger file cannot be used; the message names the file and what to do."""
 
     exit_code = ExitCode.USAGE
+
+    def __init__(self, message: str, *, damaged: bool = False) -> None:
+        super().__init__(message)
+        #: the file is no SQLite database (or a damaged one): it can be moved aside
+        self.damaged = damaged
 
 
 class TriggerState(StrEnum):
@@ -169,6 +179,8 @@ class TriggerRecord:
     claimed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    #: a send ended without an answer at this time: the run may yet appear in dbt Cloud
+    unknown_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -228,6 +240,26 @@ def _default_owner() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
+def _who(owner: str | None) -> str:
+    """`1234@host` as people read it: "waiter pid 1234" (and the host when it is another)."""
+    pid, _, host = (owner or "").partition("@")
+    if not pid.isdigit():
+        return "another process"
+    elsewhere = f" on {host}" if host and host != socket.gethostname() else ""
+    return f"waiter pid {pid}{elsewhere}"
+
+
+def _since(moment: datetime | None) -> str:
+    return f" since {_utc(moment):%H:%M:%S} UTC" if moment is not None else ""
+
+
+def _is_empty_file(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size == 0
+    except OSError:
+        return False
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this pid is running on this host.
 
@@ -273,10 +305,54 @@ class Ledger:
         self._busy_timeout = busy_timeout
         self._stale_after = stale_after
         self._conn: sqlite3.Connection | None = None
+        #: where a damaged file was moved before a new ledger was started, if it was
+        self.moved_aside: Path | None = None
+        # A new ledger takes its name only once its tables exist, so a 0-byte file is never
+        # one being created by another process: it was truncated, and SQLite would silently
+        # take it for a new, empty database (the dedup history gone).
+        if not self.path.exists():
+            self._create()
+        elif _is_empty_file(self.path):
+            self._move_aside("is empty (0 bytes)")
+            self._create()
+        try:
+            self._open()
+        except LedgerError as exc:
+            if not exc.damaged:
+                raise
+            self._move_aside("is not a valid SQLite database")
+            self._create()
+            self._open()
+
+    def _create(self) -> None:
+        """Write a new ledger under a temporary name and link it into place; another process
+        that did the same first wins, and its file is used."""
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+        try:
+            with self._guard():
+                self._conn = sqlite3.connect(temporary, isolation_level=None)
+            try:
+                self._ensure_schema()
+            finally:
+                self.close()
+            private_file(temporary)
+            with suppress(FileExistsError):
+                os.link(temporary, self.path)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot create the ledger {self.path} ({exc.strerror or exc}); check that you"
+                " may write to its folder"
+            ) from None
+        finally:
+            with suppress(OSError):
+                temporary.unlink()
+
+    def _open(self) -> None:
         with self._guard():
             self._conn = sqlite3.connect(
-                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=True
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=True
             )
+        private_file(self.path)  # SQLite creates it with the umask's bits
         try:
             with self._guard():
                 self._conn.row_factory = sqlite3.Row
@@ -285,6 +361,28 @@ class Ledger:
         except BaseException:
             self.close()
             raise
+
+    def _move_aside(self, what: str) -> None:
+        """Keep a damaged ledger (its dedup history) beside a new one, and say so: it is never
+        silently replaced. dbt Cloud's run list still prevents a second run of a commit."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{os.getpid()}")
+        try:
+            self.path.rename(target)
+            for suffix in ("-wal", "-shm", "-journal"):
+                side = self.path.with_name(self.path.name + suffix)
+                if side.exists():
+                    side.rename(target.with_name(target.name + suffix))
+        except OSError as exc:
+            raise LedgerError(
+                f"the ledger {self.path} {what} and cannot be moved aside"
+                f" ({exc.strerror or exc}); move it away by hand"
+            ) from None
+        self.moved_aside = target
+        sys.stderr.write(
+            f"datachonk: warning: the ledger {self.path} {what}; it was moved to {target}"
+            " and a new one started (triggers pending in it are not sent)\n"
+        )
 
     @classmethod
     def for_repo(
@@ -298,7 +396,7 @@ class Ledger:
         """The ledger of `repo`'s clone: `<git common dir>/datachonk/ledger.sqlite3`."""
         folder = state_dir(repo)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_dir(folder)
         except OSError as exc:
             raise LedgerError(
                 f"cannot create the ledger folder {folder} ({exc.strerror or exc}); "
@@ -356,7 +454,8 @@ class Ledger:
         if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
             return LedgerError(
                 f"{where} is not a valid SQLite database ({detail}); "
-                "move it away, pending triggers in it are lost"
+                "move it away, pending triggers in it are lost",
+                damaged=True,
             )
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return LedgerError(
@@ -442,6 +541,7 @@ class Ledger:
                 claimed_at=_from_text(row["claimed_at"]),
                 created_at=datetime.fromisoformat(row["created_at"]),
                 updated_at=datetime.fromisoformat(row["updated_at"]),
+                unknown_since=_from_text(row["unknown_since"]),
             )
         except (ValueError, TypeError) as exc:
             raise LedgerError(
@@ -930,22 +1030,32 @@ class Ledger:
             run_status=run_status,
             claimed_by=None,
             claimed_at=None,
+            unknown_since=None,
         )
 
-    def mark_pending(self, trigger_id: int, reason: str) -> TriggerRecord:
+    def mark_pending(
+        self, trigger_id: int, reason: str, *, unknown_since: datetime | None = None
+    ) -> TriggerRecord:
         """A delivery failed: back to PENDING with the reason, so `retry` sends it later.
 
         Only a SENDING or PENDING trigger moves; one whose run is already known (or whose
         push failed) is returned unchanged, so a late failure never causes a second run.
+        `unknown_since`: the send got no answer (dbt Cloud may still create the run); an
+        earlier such time is kept.
         """
-        return self._move(
-            trigger_id,
-            (TriggerState.SENDING, TriggerState.PENDING),
-            state=TriggerState.PENDING.value,
-            reason=reason,
-            claimed_by=None,
-            claimed_at=None,
-        )
+        from datachonk_hooks.sanitize import sanitize  # the reason is mostly dbt Cloud's words
+
+        changes: dict[str, object] = {
+            "state": TriggerState.PENDING.value,
+            "reason": sanitize(reason),
+            "claimed_by": None,
+            "claimed_at": None,
+        }
+        if unknown_since is not None:
+            current = self.get(trigger_id)
+            if current is None or current.unknown_since is None:
+                changes["unknown_since"] = _to_text(unknown_since)
+        return self._move(trigger_id, (TriggerState.SENDING, TriggerState.PENDING), **changes)
 
     def update_run_status(self, trigger_id: int, run_status: int) -> TriggerRecord:
         """A status seen while watching; a terminal one (10, 20, 30) finishes the trigger."""
@@ -994,6 +1104,36 @@ class Ledger:
                 and self._is_stale(row["claimed_by"], row["claimed_at"])
             )
         ]
+
+    def in_flight(self) -> list[tuple[TriggerRecord, str]]:
+        """Triggers another live process is working on, with what it is doing: being sent
+        (a claim that is not stale), or waiting for its push to land (a push not abandoned).
+        `retry` shows these instead of saying there is nothing to do."""
+        abandoned = {push.id for push in self.abandoned_pushes()}
+        found = []
+        for record in self._select_triggers(
+            "WHERE state IN (?, ?) ORDER BY id",
+            (TriggerState.SENDING.value, TriggerState.AWAITING_PUSH.value),
+        ):
+            if record.state is TriggerState.SENDING:
+                claimed_at = _to_text(record.claimed_at) if record.claimed_at else None
+                if self._is_stale(record.claimed_by, claimed_at):
+                    continue
+                found.append(
+                    (record, f"being sent by {_who(record.claimed_by)}{_since(record.claimed_at)}")
+                )
+            elif record.push_id is not None and record.push_id not in abandoned:
+                push = self.get_push(record.push_id)
+                if push is not None and push.state == "waiting":
+                    waiter = f" ({_who(push.waiter)})" if push.waiter else ""
+                    found.append(
+                        (
+                            record,
+                            f"waiting for its push to {push.remote_name} to land{waiter}"
+                            f"{_since(push.created_at)}",
+                        )
+                    )
+        return found
 
     def find(self, account_id: int, job_id: int, sha: str) -> TriggerRecord | None:
         """The newest trigger for this (account, job, sha), whatever its state."""

@@ -3,6 +3,10 @@
 Polling is frequent while a run is young or just changed, and backs off to at most every
 `max_interval` seconds while nothing changes, so a 30-minute run costs dozens of requests,
 not hundreds, and its end is still noticed within half a minute.
+
+Step names, status messages, run URLs and log lines are dbt Cloud's (and partly the dbt
+project's) text: each goes through `sanitize` before it reaches a terminal or the waiter's
+log, the log excerpt as the one block that keeps its line breaks.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Protocol, TextIO
 
 from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, NotFoundError, Run, RunStatus
 from datachonk_hooks.errors import ExitCode
+from datachonk_hooks.sanitize import sanitize
 
 LOG_TAIL_LINES = 30
 
@@ -67,7 +72,7 @@ def describe(run: Run, elapsed: float) -> str:
     parts = [f"run {run.id}", run.status.label]
     step = run.current_step
     if step is not None and not run.is_complete:
-        parts.append(f"step {step.index}/{len(run.steps)} {step.name}")
+        parts.append(f"step {step.index}/{len(run.steps)} {sanitize(step.name)}")
     parts.append(format_elapsed(elapsed))
     return " · ".join(parts)
 
@@ -181,7 +186,7 @@ def watch_run(
             remaining = deadline - clock()
             if remaining <= 0:
                 status = run.status.label if run else "unknown"
-                where = f": {run.href}" if run and run.href else ""
+                where = f": {sanitize(run.href)}" if run and run.href else ""
                 return WatchResult(
                     run,
                     ExitCode.TIMEOUT,
@@ -195,26 +200,27 @@ def watch_run(
 
 
 def _finished(run: Run) -> WatchResult:
-    where = f" {run.href}" if run.href else ""
+    where = f" {sanitize(run.href)}" if run.href else ""
     if run.status == RunStatus.SUCCESS:
         return WatchResult(run, ExitCode.OK, f"run {run.id} succeeded{where}")
     if run.status == RunStatus.CANCELLED:
-        why = f": {run.status_message}" if run.status_message else ""
+        why = f": {sanitize(run.status_message)}" if run.status_message else ""
         return WatchResult(run, ExitCode.RUN_CANCELLED, f"run {run.id} was cancelled{why}{where}")
     return WatchResult(run, ExitCode.RUN_ERROR, failure_report(run))
 
 
 def failure_report(run: Run) -> str:
     """The failing step's name, the last lines of its logs and the run URL."""
-    lines = [f"run {run.id} failed" + (f": {run.status_message}" if run.status_message else "")]
+    why = f": {sanitize(run.status_message)}" if run.status_message else ""
+    lines = [f"run {run.id} failed{why}"]
     step = run.failed_step
     if step is not None:
-        lines.append(f"failing step {step.index}: {step.name}")
-        tail = step.logs.rstrip().splitlines()[-LOG_TAIL_LINES:]
+        lines.append(f"failing step {step.index}: {sanitize(step.name)}")
+        tail = sanitize(step.logs, multiline=True).rstrip().splitlines()[-LOG_TAIL_LINES:]
         if tail:
             lines.append(f"--- last {len(tail)} lines of its logs ---")
             lines.extend(tail)
             lines.append("---")
     if run.href:
-        lines.append(f"see {run.href}")
+        lines.append(f"see {sanitize(run.href)}")
     return "\n".join(lines)

@@ -204,8 +204,9 @@ class Cache:
         folder = os.path.dirname(self.path)
         temporary = f"{self.path}.{os.getpid()}.tmp"
         try:
-            os.makedirs(folder, exist_ok=True)
-            with open(temporary, "w", encoding="ascii") as handle:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(descriptor, "w", encoding="ascii") as handle:
                 handle.write("\n".join(lines) + "\n")
             os.replace(temporary, self.path)
         except OSError:

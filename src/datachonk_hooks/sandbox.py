@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TypeVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 QUEUED, STARTING, RUNNING, SUCCESS, ERROR, CANCELLED = 1, 2, 3, 10, 20, 30
 STATUS_NAMES = {
@@ -56,11 +56,36 @@ _DENIED = {
     "projects": "You do not have permission to view projects."
     " Job Viewer, Job Admin or Account Admin permission is required.",
 }
-_FAULT_OPTIONS = {"429": {"retry_after"}, "slow": {"delay"}}
+_FAULT_OPTIONS = {
+    "429": {"retry_after"},
+    "500": {"message"},
+    "slow": {"delay"},
+    "drip": {"interval", "body_only"},
+    "redirect": {"port", "status", "bare"},
+    "odd_id": {"id"},
+}
 _FAULT_KINDS = frozenset(
-    {"500", "502_html", "503", "429", "slow", "drop_after_create", "404", "malformed_json", "reset"}
+    {
+        "500",
+        "502_html",
+        "503",
+        "429",
+        "slow",
+        "drop_after_create",
+        "504_after_create",
+        "404",
+        "malformed_json",
+        "reset",
+        "drip",
+        "redirect",
+        "odd_id",
+    }
 )
 _INVALID = "The request was invalid. Please double check the provided data and try again."
+_GATEWAY_TIMEOUT = (
+    b"<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n"
+    b"<center><h1>504 Gateway Time-out</h1></center>\r\n</body>\r\n</html>\r\n"
+)
 _BAD_GATEWAY = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -230,9 +255,15 @@ class _Fault:
     method: str
     pattern: re.Pattern[str]
     times: int
-    options: tuple[tuple[str, float], ...]
+    options: tuple[tuple[str, object], ...]
 
     def option(self, name: str, default: float) -> float:
+        """A numeric option (a delay, a port), or `default` when it is not a number."""
+        value = dict(self.options).get(name, default)
+        return float(value) if isinstance(value, int | float) else default
+
+    def value(self, name: str, default: object = None) -> object:
+        """An option as given (an odd id may be any JSON value: a huge int, a string...)."""
         return dict(self.options).get(name, default)
 
 
@@ -732,11 +763,17 @@ class Sandbox:
             self._tokens = dict(tokens)
 
     def fail(
-        self, kind: str, *, method: str = "*", path: str = ".*", times: int = 1, **options: float
+        self, kind: str, *, method: str = "*", path: str = ".*", times: int = 1, **options: object
     ) -> None:
         """Give the next `times` requests whose method matches and whose path `re.search`es
         `path` the fault `kind`; later requests are answered normally again. Options:
-        `retry_after` (429) and `delay` (slow, in real seconds: time_scale does not apply)."""
+        `retry_after` (429), `message` (500: the server's text), `delay` (slow, in real
+        seconds: time_scale does not apply), `interval` and `body_only` (drip: the answer,
+        headers too unless `body_only`, goes out one byte per `interval` real seconds, after
+        the request took effect), `port`, `status` and `bare` (redirect: a 302, or `status`,
+        to the same path on `port`, by default this server's own, without doing anything;
+        `bare` leaves the Location header out), `id`
+        (odd_id: the answer's `data.id`, or every listed item's, becomes this value)."""
         if kind not in _FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; use one of {sorted(_FAULT_KINDS)}")
         unknown = set(options) - _FAULT_OPTIONS.get(kind, set())
@@ -827,6 +864,8 @@ class Sandbox:
         kind = fault.kind if fault is not None else ""
         if fault is not None and kind in ("500", "502_html", "503", "429", "404"):
             return _fault_response(fault)
+        if fault is not None and kind == "redirect":  # a proxy's answer: nothing happens
+            return _redirect_response(fault, incoming, self.url)
         try:
             with self._lock:
                 response = self._route(incoming, body, body_error)
@@ -834,6 +873,8 @@ class Sandbox:
             response = err.response()
         if kind == "malformed_json":  # the request took effect; its answer arrives truncated
             response = replace(response, status=200, body=response.body[: len(response.body) // 2])
+        if fault is not None and kind == "odd_id":  # the request took effect; its ids are odd
+            response = _with_odd_ids(response, fault.value("id"))
         return response
 
     def _route(
@@ -1218,7 +1259,7 @@ def _token_of(header: str | None) -> str | None:
 def _fault_response(fault: _Fault) -> _Response:
     if fault.kind == "500":
         text = "There was a server error. Please contact support at support@getdbt.com."
-        return _ApiError.detail(500, text).response()
+        return _ApiError.detail(500, str(fault.value("message", text))).response()
     if fault.kind == "502_html":
         return _Response(502, _BAD_GATEWAY, content_type="text/html")
     if fault.kind in ("503", "404"):
@@ -1228,6 +1269,31 @@ def _fault_response(fault: _Fault) -> _Response:
     message = f"Request was throttled. Expected available in {wait:g} seconds."
     headers = (("Retry-After", f"{wait:g}"),) if "retry_after" in dict(fault.options) else ()
     return _ApiError.envelope(429, message).response(headers)
+
+
+def _redirect_response(fault: _Fault, incoming: _Incoming, own_url: str) -> _Response:
+    """A redirect to the same path and query, on another port when the fault names one."""
+    port = int(fault.option("port", 0))
+    origin = f"http://127.0.0.1:{port}" if port else own_url
+    query = f"?{urlencode(incoming.query, doseq=True)}" if incoming.query else ""
+    status = int(fault.option("status", 302))
+    body = b'{"detail": "Moved."}'
+    if fault.option("bare", 0):
+        return _Response(status, body)
+    return _Response(status, body, headers=(("Location", f"{origin}{incoming.path}{query}"),))
+
+
+def _with_odd_ids(response: _Response, odd: object) -> _Response:
+    """The answer with `data.id` (or each listed item's id) replaced by `odd`."""
+    try:
+        payload = json.loads(response.body)
+    except ValueError:
+        return response
+    data = payload.get("data") if isinstance(payload, dict) else None
+    for item in data if isinstance(data, list) else [data]:
+        if isinstance(item, dict):
+            item["id"] = odd
+    return replace(response, body=json.dumps(payload).encode())
 
 
 @dataclass(frozen=True)
@@ -1330,6 +1396,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if kind == "504_after_create":  # done, but a gateway gave up waiting and says so
+            response = _Response(504, _GATEWAY_TIMEOUT, content_type="text/html")
+        if fault is not None and kind == "drip":
+            self._drip(response, fault)
+            return
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -1339,6 +1410,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(response.body)
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def _drip(self, response: _Response, fault: _Fault) -> None:
+        """Send the answer a byte at a time: each read on the client's side gets data in
+        time, so only a deadline for the whole answer ends the wait. Ends when the client
+        hangs up (the write fails) or the sandbox stops (its connections are cut)."""
+        self.close_connection = True
+        head = [f"HTTP/1.1 {response.status} {self.responses.get(response.status, ('',))[0]}"]
+        head += [f"Content-Type: {response.content_type}", f"Content-Length: {len(response.body)}"]
+        head += [f"{name}: {value}" for name, value in response.headers]
+        head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        interval = fault.option("interval", 1.0)
+        if fault.option("body_only", 0):
+            self.wfile.write(head_bytes)
+            self.wfile.flush()
+            head_bytes = b""
+        for byte in head_bytes + response.body:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(interval)
 
 
 def serve(

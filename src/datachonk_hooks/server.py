@@ -6,6 +6,11 @@ bearer key printed at start, browsers' cross-site requests are refused (a web pa
 drive it through the user's browser), and the server binds to loopback unless told otherwise.
 FastAPI and uvicorn are imported only here, and this module only by the `serve` command: the
 git hook never pays for them.
+
+Text from outside is handled at both ends: a `git_branch` or `cause` holding control, bidi
+or zero-width characters is refused (422) before anything is sent to dbt Cloud, and what the
+API returns or logs from dbt Cloud (names, status messages, error messages) goes through the
+package's one sanitizer, as it does on the command line.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datachonk_hooks import __version__
 from datachonk_hooks.account import (
@@ -52,6 +58,7 @@ from datachonk_hooks.dbt_cloud import (
     PermissionDeniedError,
     Project,
     RateLimitedError,
+    RedirectError,
     ServerError,
     UnknownOutcomeError,
     UnreachableError,
@@ -59,6 +66,7 @@ from datachonk_hooks.dbt_cloud import (
 from datachonk_hooks.errors import ConfigError, DatachonkError, GitError
 from datachonk_hooks.gitrepo import open_repo, work_tree
 from datachonk_hooks.ledger import LedgerError
+from datachonk_hooks.sanitize import sanitize, unsafe_characters
 from datachonk_hooks.trigger import (
     AwaitingPushError,
     BusyElsewhereError,
@@ -167,12 +175,32 @@ class TriggerRunRequest(_Body):
         " clones from that remote, so its run would fail at the clone step).",
     )
 
+    @field_validator("git_branch")
+    @classmethod
+    def _branch_is_plain(cls, value: str | None) -> str | None:
+        """Refused, not cleaned: a program sent it, and a branch name changed here would name
+        another branch (or none) in dbt Cloud."""
+        return _refuse_hidden(value)
+
     @field_validator("cause")
     @classmethod
     def _cause_has_text(cls, value: str | None) -> str | None:
+        """Line breaks and tabs are folded into spaces (an editor may send a commit message);
+        any other control character, an ESC sequence, bidi or zero-width characters: 422."""
+        _refuse_hidden(value, allow_whitespace=True)
         if value is not None and not clean(value):
             raise ValueError("the cause must contain visible text")
         return value
+
+
+def _refuse_hidden(value: str | None, *, allow_whitespace: bool = False) -> str | None:
+    """A 422 naming the characters (escaped: the answer must not carry them either)."""
+    found = unsafe_characters(value, allow_whitespace=allow_whitespace) if value else []
+    if found:
+        raise ValueError(
+            f"must not hold control, bidi or zero-width characters (found {', '.join(found[:5])})"
+        )
+    return value
 
 
 # --------------------------------------------------------------------------- responses
@@ -358,7 +386,7 @@ def error_response(
     fields: list[FieldProblem] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    body = ErrorResponse(error=ErrorDetail(code=code, message=message, fields=fields))
+    body = ErrorResponse(error=ErrorDetail(code=code, message=sanitize(message), fields=fields))
     return JSONResponse(
         body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers
     )
@@ -374,6 +402,7 @@ _KINDS: Final[tuple[tuple[type[DatachonkError], int, str], ...]] = (
     (BadResponseError, 502, "dbt_cloud_bad_response"),
     (ServerError, 502, "dbt_cloud_server_error"),
     (BadRequestError, 502, "dbt_cloud_bad_request"),
+    (RedirectError, 502, "dbt_cloud_redirect"),
     (ConfigError, 400, "config_error"),
     (GitError, 422, "git_error"),
     (LedgerError, 503, "ledger_error"),
@@ -510,6 +539,67 @@ class _Secrets:
         return redact(text, values)
 
 
+#: the largest request body the API reads; its bodies are a few hundred bytes
+MAX_BODY = 64 * 1024
+
+
+class BodyLimit:
+    """Refuses a request body over `limit` bytes with 413 before anything reads it whole:
+    by its Content-Length, or, without one (chunked), as soon as the bytes received pass the
+    limit. Outermost, so it holds for requests with a valid key too."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        too_large = started = False
+
+        async def limited() -> Message:
+            # past the limit the app is told the client left (and reads no more); what it
+            # answers then is dropped for the 413
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if too_large and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited, watched)
+        except Exception:
+            if not too_large:  # the app's complaint about a cut body is not news
+                raise
+        if too_large and not started:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(
+            413,
+            "payload_too_large",
+            f"request bodies are limited to {self.limit // 1024} KiB",
+        )
+        await response(scope, receive, send)
+
+
 def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True) -> FastAPI:
     """The API for the repository at `workspace.cwd`, answering only requests with `api_key`.
 
@@ -529,6 +619,7 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
+    app.add_middleware(BodyLimit)
 
     @contextmanager
     def client(settings: Settings) -> Iterator[DbtCloudClient]:
@@ -552,7 +643,7 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
                     "unexpected error on %s %s:\n%s",
                     request.method,
                     request.url.path,
-                    known.redact(traceback.format_exc()),
+                    sanitize(known.redact(traceback.format_exc()), multiline=True),
                 )
                 response = error_response(
                     500, "internal_error", "the local API hit an unexpected problem (a bug)"
@@ -569,7 +660,7 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
         retry_after = _retry_after(exc)
         if retry_after is not None:
             headers["Retry-After"] = str(max(1, round(retry_after)))
-        message = known.redact(str(exc))
+        message = sanitize(known.redact(str(exc)))
         log.info("%s %s -> %s %s: %s", request.method, request.url.path, status, code, message)
         return error_response(status, code, message, headers=headers)
 
@@ -621,7 +712,7 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
             missing="keep",
             echo=log.info,
         )
-        job = JobRow(connection.job, None).to_json() if connection.job else None
+        job = _shown(JobRow(connection.job, None).to_json()) if connection.job else None
         return ConnectResponse(
             host=connection.host,
             account_id=connection.account_id,
@@ -642,7 +733,7 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
         """Whether dbt Cloud accepts the token, and the account's projects (`status --json`)."""
         found = check_status(workspace)
         problem = known.redact(found.problem) if found.problem else None
-        return StatusResponse.model_validate({**found.to_json(), "problem": problem})
+        return StatusResponse.model_validate(_shown({**found.to_json(), "problem": problem}))
 
     @app.get(
         f"{PREFIX}/projects/{{project_id}}/jobs",
@@ -654,7 +745,8 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
         """The jobs of one project with their latest runs (`jobs --json`)."""
         rows = list_jobs(workspace, project_id)
         return JobsResponse(
-            project_id=project_id, jobs=[JobOut.model_validate(row.to_json()) for row in rows]
+            project_id=project_id,
+            jobs=[JobOut.model_validate(_shown(row.to_json())) for row in rows],
         )
 
     @app.post(
@@ -676,10 +768,14 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
         plan = plan_api_trigger(settings, repo, wanted)
         with client(settings) as dbt_cloud:
             outcome = trigger_through_ledger(
-                repo, plan, dbt_cloud, force=wanted.force, echo=lambda line: log.info("%s", line)
+                repo,
+                plan,
+                dbt_cloud,
+                force=wanted.force,
+                echo=lambda line: log.info("%s", sanitize(line)),
             )
         return TriggerRunResponse(
-            triggered=outcome.triggered, run=RunOut.model_validate(outcome.run.to_json())
+            triggered=outcome.triggered, run=RunOut.model_validate(_shown(outcome.run.to_json()))
         )
 
     @app.get(
@@ -692,20 +788,31 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
         """A run's status and steps."""
         with client(workspace.settings()) as dbt_cloud:
             run = dbt_cloud.get_run(run_id)
-        return RunOut.model_validate(run.to_json())
+        return RunOut.model_validate(_shown(run.to_json()))
 
     return app
 
 
+def _shown(value: Any) -> Any:
+    """dbt Cloud's JSON with every string sanitized, for an answer (names, messages, logs)."""
+    if isinstance(value, str):
+        return sanitize(value)
+    if isinstance(value, Mapping):
+        return {key: _shown(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_shown(item) for item in value]
+    return value
+
+
 def _project_out(project: Project) -> ProjectOut:
-    return ProjectOut(id=project.id, name=project.name)
+    return ProjectOut(id=project.id, name=sanitize(project.name))
 
 
 def _projects_out(projects: Sequence[Project] | None) -> list[ProjectOut] | None:
     """As `projects --json` spells them, so the two cannot drift."""
     if projects is None:
         return None
-    return [ProjectOut.model_validate(item) for item in projects_json(projects)]
+    return [ProjectOut.model_validate(_shown(item)) for item in projects_json(projects)]
 
 
 def plan_api_trigger(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +164,35 @@ def _seconds(env: Mapping[str, str], name: str) -> float | None:
     return value
 
 
+#: every DATACHONK_* variable holding seconds (the landing timeout is read by landing.py)
+SECONDS_VARIABLES = (ENV_HTTP_TIMEOUT, ENV_RETRY_BUDGET, "DATACHONK_LANDING_TIMEOUT")
+
+
+def check_seconds_env(env: Mapping[str, str]) -> None:
+    """Raise a one-line ConfigError for the first invalid DATACHONK_* seconds value.
+
+    For the CLI (exit 2): someone is there to fix the typo, and a default would hide it.
+    """
+    for name in SECONDS_VARIABLES:
+        _seconds(env, name)
+
+
+def without_bad_seconds(env: Mapping[str, str], warn: Callable[[str], None]) -> dict[str, str]:
+    """`env` without its invalid DATACHONK_* seconds values, each dropped with a warning.
+
+    For the hook and the waiter: they run unattended, so a typo in the environment must
+    not stop a trigger (nor crash the waiter); the default applies and the log says why.
+    """
+    kept = dict(env)
+    for name in SECONDS_VARIABLES:
+        try:
+            _seconds(env, name)
+        except ConfigError as exc:
+            warn(f"warning: {exc}; using the default")
+            kept.pop(name, None)
+    return kept
+
+
 def client_options(env: Mapping[str, str], retry: RetryPolicy | None = None) -> dict[str, Any]:
     """Timeouts and retry policy for a client: `retry` (or the default), with the read
     timeout and retry budget from the environment when set there.
@@ -226,6 +256,8 @@ class UpdatePlan:
     needs_connect: bool = False
     #: the remote dbt Cloud builds from, when the push went to another one
     other_remote: str | None = None
+    #: one line each for the user: files of the push too large to read, say
+    notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -251,7 +283,7 @@ def settings_text_at(repo: pygit2.Repository, commit: pygit2.Commit) -> tuple[st
 
     for folder in folders():
         path = f"{folder}/{CONFIG_NAME}" if folder else CONFIG_NAME
-        data = read_blob(commit, path)
+        data = _config_blob(repo, commit, path)
         if data is not None:
             label = f"{path}@{str(commit.id)[:7]}"
             try:
@@ -259,6 +291,23 @@ def settings_text_at(repo: pygit2.Repository, commit: pygit2.Commit) -> tuple[st
             except UnicodeDecodeError:
                 raise ConfigError(f"{label}: not UTF-8 text; save the file as UTF-8") from None
     return None
+
+
+def _config_blob(repo: pygit2.Repository, commit: pygit2.Commit, path: str) -> bytes | None:
+    """The file's bytes in the commit (None: no such file), or a ConfigError when it is over
+    `limits.MAX_FILE_BYTES`: judged from the object header, before the blob is read."""
+    from datachonk_hooks.limits import MAX_FILE_BYTES, blob_size, too_large
+
+    try:
+        entry = commit.tree[path]
+    except KeyError:
+        return None
+    if not isinstance(entry, pygit2.Blob):
+        return None
+    size = blob_size(repo, entry.id)
+    if size > MAX_FILE_BYTES:
+        raise ConfigError(too_large(f"{path}@{str(commit.id)[:7]}", size))
+    return read_blob(commit, path)
 
 
 class _PushedConfig:
@@ -278,7 +327,11 @@ class _PushedConfig:
         if self.found is not None:
             text = self.found[0]
         else:
+            from datachonk_hooks.limits import MAX_FILE_BYTES
+
             try:
+                if self.path and self.path.stat().st_size > MAX_FILE_BYTES:
+                    return None  # `load` says it is too large
                 text = self.path.read_text(encoding="utf-8", errors="replace") if self.path else ""
             except OSError:
                 text = ""
@@ -358,9 +411,11 @@ def plan_push_update(
     if rules is None:
         settings = config.load(env)
         rules = settings.detect
-    models = tuple(detect_generated(repo, pushed.tip, pushed.commits, pushed.base, rules))
+    notes: list[str] = []
+    models = tuple(detect_generated(repo, pushed.tip, pushed.commits, pushed.base, rules, notes))
     if not models and not force:
-        return UpdatePlan(update, skipped="no DataChonk-generated models in the push")
+        skipped = "no DataChonk-generated models in the push"
+        return UpdatePlan(update, skipped=skipped, notes=tuple(notes))
     settings = settings or config.load(env)
     if not is_build_remote(repo, settings.remote, remote, remote_url):
         return UpdatePlan(
@@ -417,7 +472,7 @@ def plan_push_update(
     plan = TriggerPlan(
         settings.host, settings.require_account_id(), target.job_id, request, route=target.source
     )
-    return UpdatePlan(update, models, plan, settings)
+    return UpdatePlan(update, models, plan, settings, notes=tuple(notes))
 
 
 # ----------------------------------------------------------------------------- delivery
@@ -432,6 +487,9 @@ class Delivery:
     error: DatachonkError | None = None
     #: another process holds it, or it was already delivered
     skipped: bool = False
+    #: the run already existed in dbt Cloud (started elsewhere, or by a send whose answer
+    #: was lost) and was taken as this trigger's
+    adopted: bool = False
 
 
 @dataclass
@@ -461,20 +519,31 @@ class ClientPool:
         self._clients.clear()
 
 
-def deliver(ledger: Ledger, trigger_id: int, pool: ClientPool) -> Delivery:
+#: seconds a trigger whose send got no answer is only looked up, never sent again: dbt Cloud
+#: may create the run that late after the POST (at least twice the read timeout)
+QUIET_PERIOD = 120.0
+
+
+def deliver(
+    ledger: Ledger, trigger_id: int, pool: ClientPool, *, lookup_first: bool = True
+) -> Delivery:
     """Send one pending trigger, exactly once, and record what happened.
 
-    The ledger claim makes this process the only sender. A trigger that was attempted
-    before (a crash, a lost answer) is first looked up in dbt Cloud by job, git_sha and
-    cause, and adopted when found, instead of being POSTed blindly a second time. When the
-    earlier sender died while sending (its claim is taken over), its POST may still be on
-    its way: the lookup waits until that POST's read timeout has passed, as by then dbt
-    Cloud has created the run or the POST was lost anyway.
+    The ledger claim makes this process the only sender. Before the first POST, dbt Cloud is
+    asked whether the job already has a run for the commit (another clone, CI, an earlier
+    clone of this repository started it); that run is adopted instead of a second one
+    (`lookup_first` False, as for `--force`, skips this). A trigger that was attempted before
+    (a crash, a lost answer) is looked up among every run of the job since its first attempt
+    and adopted when found. When an earlier send ended without an answer (or its sender died
+    mid-send), dbt Cloud may still create that run: the lookup waits for that send's read
+    timeout to pass, and for QUIET_PERIOD (or twice the read timeout, if longer) after it
+    the trigger is only looked up, never sent again.
     """
     from datachonk_hooks.dbt_cloud import (
         AuthenticationError,
         DbtCloudError,
         PermissionDeniedError,
+        UnknownOutcomeError,
     )
     from datachonk_hooks.ledger import TriggerState
 
@@ -484,14 +553,39 @@ def deliver(ledger: Ledger, trigger_id: int, pool: ClientPool) -> Delivery:
         current = ledger.get(trigger_id)
         assert current is not None
         return Delivery(current, skipped=True)
+    sent_at = record.claimed_at or datetime.now(UTC)
+    unknown = record.unknown_since
+    if before is not None and before.state is TriggerState.SENDING:  # its sender died
+        unknown = unknown or before.claimed_at
+    adopted = False
     try:
         client = pool.get(record.host, record.account_id)
         run = None
         since = record.first_attempt_at
         if record.attempts > 1 and since is not None:
-            if before is not None and before.state is TriggerState.SENDING:
-                _let_a_dead_senders_post_land(before, client.timeouts.read)
             run = client.find_run(record.job_id, record.request, since=since)
+            quiet = max(QUIET_PERIOD, 2 * client.timeouts.read)
+            if run is None and unknown is not None:
+                # the unanswered POST may still be on its way: once its read timeout is over
+                # dbt Cloud has usually created the run, so wait that long and look again
+                answered_by = _utc(unknown) + timedelta(seconds=client.timeouts.read)
+                wait = (answered_by - datetime.now(UTC)).total_seconds()
+                if 0 < wait <= client.timeouts.read:
+                    import time
+
+                    time.sleep(wait)
+                    run = client.find_run(record.job_id, record.request, since=since)
+                until = _utc(unknown) + timedelta(seconds=quiet)
+                if run is None and datetime.now(UTC) < until:
+                    raise UnknownOutcomeError(
+                        f"an earlier send of job {record.job_id} for {record.sha[:7]} got no"
+                        " answer and dbt Cloud shows no run for it yet; it is only looked up"
+                        f" until {until:%H:%M:%S} UTC, then sent again if none appeared"
+                    )
+            adopted = run is not None
+        elif lookup_first and record.sha:
+            run = client.find_run_for_sha(record.job_id, record.sha)
+            adopted = run is not None
         if run is None:
             run = client.trigger_run(record.job_id, record.request, since=since)
     except (DbtCloudError, ConfigError) as exc:
@@ -499,28 +593,25 @@ def deliver(ledger: Ledger, trigger_id: int, pool: ClientPool) -> Delivery:
             ledger.note_token_refused(
                 record.host, record.account_id, exc.status or 401, client.token.fingerprint
             )
-        return Delivery(ledger.mark_pending(trigger_id, str(exc)), error=exc)
+        no_answer = isinstance(exc, UnknownOutcomeError)
+        pending = ledger.mark_pending(
+            trigger_id, str(exc), unknown_since=(unknown or sent_at) if no_answer else None
+        )
+        return Delivery(pending, error=exc)
     except BaseException:
-        ledger.mark_pending(trigger_id, "interrupted while sending; will be looked up first")
+        ledger.mark_pending(
+            trigger_id, "interrupted while sending; will be looked up first", unknown_since=sent_at
+        )
         raise
     record = ledger.mark_triggered(
         trigger_id, run_id=run.id, run_url=run.href, run_status=int(run.status)
     )
     ledger.note_token_accepted(record.host, record.account_id)
-    return Delivery(record, run)
+    return Delivery(record, run, adopted=adopted)
 
 
-def _let_a_dead_senders_post_land(before: TriggerRecord, read_timeout: float) -> None:
-    """Sleep until the read timeout of a dead sender's POST (sent when it claimed) is over."""
-    import time
-    from datetime import UTC, datetime
-
-    if before.claimed_at is None:
-        return
-    claimed = before.claimed_at.replace(tzinfo=before.claimed_at.tzinfo or UTC)
-    left = read_timeout - (datetime.now(UTC) - claimed).total_seconds()
-    if left > 0:
-        time.sleep(min(left, read_timeout))
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class BusyElsewhereError(DatachonkError):
@@ -571,7 +662,7 @@ def trigger_through_ledger(
                 f"{sha[:7]} is waiting for its push to land and will be triggered then (see"
                 " `datachonk-hook history`); use --force to trigger it now anyway"
             )
-        result = deliver(ledger, row.id, ClientPool.of(client))
+        result = deliver(ledger, row.id, ClientPool.of(client), lookup_first=not force)
         if result.skipped:  # the landing waiter (say) is sending it: its run is ours too
             result = _await_other_sender(ledger, row.id, client, echo)
             if result.run is not None and result.skipped:
@@ -586,6 +677,12 @@ def trigger_through_ledger(
         raise result.error
     assert result.run is not None
     branch = f" on {plan.request.git_branch}" if plan.request.git_branch else ""
+    if result.adopted:
+        echo(
+            f"{sha[:7]} already has run {result.run.id} of job {plan.job_id} in dbt Cloud"
+            " (started elsewhere); not triggered again (use --force to)"
+        )
+        return ManualTrigger(result.run, triggered=False)
     echo(f"Triggered run {result.run.id} of job {plan.job_id} for {sha[:7]}{branch}")
     return ManualTrigger(result.run, triggered=True)
 
