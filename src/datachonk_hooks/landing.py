@@ -367,34 +367,23 @@ def run_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) ->
 DELIVERY_LIMIT = 300.0
 
 
-class _OutOfTime(BaseException):
-    """The waiter's phase ran out of time (a BaseException: nothing may swallow it)."""
-
-
 @contextmanager
 def _bounded(seconds: float, phase: str, log: Callable[[str], None]) -> Iterator[None]:
-    """Run a phase of the waiter for at most `seconds` (SIGALRM; POSIX, main thread), so the
-    detached waiter ends by itself whatever dbt Cloud or the network do."""
-    import signal
+    """Run a phase of the waiter for at most `seconds` (the hook's SIGALRM `Watchdog`), so
+    the detached waiter ends by itself whatever dbt Cloud or the network do."""
+    from datachonk_hooks.watchdog import HookTimeout, Watchdog
 
-    def out_of_time(signum: int, frame: object) -> None:
-        raise _OutOfTime
-
-    if not hasattr(signal, "setitimer") or seconds <= 0:
+    if seconds <= 0:
         yield
         return
-    previous = signal.signal(signal.SIGALRM, out_of_time)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        yield
-    except _OutOfTime:
+        with Watchdog(seconds):
+            yield
+    except HookTimeout:
         log(
             f"stopped {phase} after {seconds:g} s, the waiter's bound; what is left stays"
             " pending for `datachonk-hook retry`"
         )
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _watch_limit(

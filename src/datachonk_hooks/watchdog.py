@@ -6,7 +6,8 @@ push of many refs and files, or a slow disk, is not bounded by them. So the slow
 when it fires, `HookTimeout` unwinds the hook, which says so in one line and exits 0.
 Python runs signal handlers between bytecodes, and `re` checks for signals while it
 backtracks, so a runaway match stops too. The fast path (`prefilter`) never arms it: there
-it would only cost the `signal` calls.
+it would only cost the `signal` calls. The landing waiter bounds its delivering and
+watching phases with the same timer.
 
 The ledger is never left half-written: the hook writes it in one stretch at its very end,
 after `stand_down()`, from where on the timer only notes that it fired. That stretch is
