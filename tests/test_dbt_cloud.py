@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -732,3 +733,102 @@ def test_a_3xx_without_location_is_an_error_too(client: DbtCloudClient, sandbox:
     with pytest.raises(RedirectError, match="HTTP 302 and no Location"):
         client.get_job(11111)
     assert sandbox.runs == []
+
+
+@pytest.mark.parametrize("closing", [True, False], ids=["Connection: close", "kept alive"])
+def test_the_deadline_holds_when_the_answer_ends_by_closing(closing: bool) -> None:
+    """http.client hands the socket to the response (and forgets it) once the headers are
+    read of an answer that ends by closing: the deadline must still cut that socket."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n"
+        + ("Connection: close\r\n" if closing else "")
+        + "\r\n"
+    ).encode()
+    stop = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(head)
+                while not stop.wait(0.1):  # a byte every 0.1 s, for ever
+                    connection.sendall(b" ")
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = DbtCloudClient(
+        f"http://127.0.0.1:{server.getsockname()[1]}",
+        1,
+        Token("dbtc_test", "test"),
+        Timeouts(connect=1, read=0.5),
+        RetryPolicy(attempts=1, budget=1),
+    )
+    started = time.monotonic()
+    try:
+        with pytest.raises(dbt_cloud.DbtCloudError, match=r"no complete answer within 0\.5 s"):
+            client.get_run(5, related=())
+    finally:
+        stop.set()
+        server.close()
+        client.close()
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize("status", [2**64 + 5, -3, 10**6])
+def test_a_status_out_of_any_range_is_unknown_not_a_crash(status: int) -> None:
+    run = dbt_cloud.Run.from_api({"id": 5, "status": status})
+    assert int(run.status) == 0 and not run.is_complete
+
+
+def test_a_trigger_whose_answer_is_cut_is_never_sent_again() -> None:
+    """200 and half a body, then the connection closes: the run exists (the status said so),
+    so the client only looks it up, and never POSTs the trigger a second time."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    posts: list[bytes] = []
+    empty = b'{"status": {"code": 200}, "data": [], "extra": {"pagination": {"total_count": 0}}}'
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = server.accept()
+                with connection:
+                    request = connection.recv(65536)
+                    if request.startswith(b"POST"):
+                        posts.append(request)
+                        connection.sendall(
+                            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                            b'Content-Length: 500\r\nConnection: close\r\n\r\n{"data": {"id":'
+                        )
+                    else:
+                        connection.sendall(
+                            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                            + f"Content-Length: {len(empty)}\r\nConnection: close\r\n\r\n".encode()
+                            + empty
+                        )
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = DbtCloudClient(
+        f"http://127.0.0.1:{server.getsockname()[1]}",
+        1,
+        Token("dbtc_test", "test"),
+        Timeouts(connect=1, read=1),
+        RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02, budget=1.5),
+    )
+    try:
+        with pytest.raises(dbt_cloud.UnknownOutcomeError, match="cut short"):
+            client.trigger_run(5, TriggerRequest("Cut", git_sha="a" * 40))
+    finally:
+        server.close()
+        client.close()
+    assert len(posts) == 1

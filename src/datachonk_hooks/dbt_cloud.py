@@ -80,6 +80,8 @@ class RunStatus(IntEnum):
     def _missing_(cls, value: object) -> RunStatus | None:
         if not isinstance(value, int):
             return None
+        if not 0 <= value <= 9999:  # no status dbt Cloud has: the ledger stores an INTEGER
+            value = 0
         member = int.__new__(cls, value)
         member._name_ = f"UNKNOWN_{value}"
         member._value_ = value
@@ -508,6 +510,9 @@ class _Exchange:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.connection: object = None
+        #: the connection's socket, kept: http.client hands it to the response and clears
+        #: `connection.sock` once the headers are read when the answer ends by closing
+        self.sock: socket.socket | None = None
         #: the watchdog cut the connection: whatever error follows is this deadline
         self.expired = False
         self._done = threading.Event()
@@ -529,7 +534,7 @@ class _Exchange:
             with self._lock:
                 if self._done.is_set():
                     return
-                sock = getattr(self.connection, "sock", None)
+                sock = self.sock or getattr(self.connection, "sock", None)
                 if isinstance(sock, socket.socket):
                     self.expired = True
                     with contextlib.suppress(OSError):  # socket.socket's, not SSLSocket's
@@ -542,6 +547,9 @@ def _register_connection(connection: object) -> None:
     exchange = getattr(_current, "exchange", None)
     if exchange is not None:
         exchange.connection = connection
+        sock = getattr(connection, "sock", None)
+        if isinstance(sock, socket.socket):
+            exchange.sock = sock
 
 
 _POOL_CLASSES: dict[str, type] = {}
@@ -560,6 +568,7 @@ def _watched_pool_classes() -> dict[str, type]:
             def connect(self) -> None:
                 _register_connection(self)
                 super().connect()
+                _register_connection(self)  # now with its socket
 
             def request(self, *args: Any, **kwargs: Any) -> None:
                 _register_connection(self)  # a kept-alive connection is not connected again
@@ -569,6 +578,7 @@ def _watched_pool_classes() -> dict[str, type]:
             def connect(self) -> None:
                 _register_connection(self)  # the TLS handshake is part of the exchange
                 super().connect()
+                _register_connection(self)  # now with its socket
 
             def request(self, *args: Any, **kwargs: Any) -> None:
                 _register_connection(self)
@@ -953,6 +963,8 @@ class DbtCloudClient:
                 response = self._exchange(exchange, method, url, params, json_body)
                 url = self._redirect(method, path, response, hops)
                 params, hops = None, hops + 1  # a Location carries its own query
+        if exchange.expired:  # cut: even an answer that looks whole may be cut short
+            raise _TimedOut(f"no complete answer within {exchange.seconds:g} s")
         log.debug(
             "%s %s -> %s in %.0f ms",
             method,
@@ -1013,7 +1025,11 @@ class DbtCloudClient:
             return _NoAnswer(self._clean(exc))
         if isinstance(exc, requests.ReadTimeout):
             return _TimedOut(self._clean(exc))
-        return _NoAnswer(self._clean(exc))  # ChunkedEncodingError...
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            # the status line came, the body was cut: the server did the work (for a trigger,
+            # created the run), so it counts as unanswered, never as not done
+            return _TimedOut(f"the answer was cut short ({self._clean(exc)})")
+        return _NoAnswer(self._clean(exc))
 
     def _redirect(
         self, method: str, path: str, response: requests.Response, hops: int

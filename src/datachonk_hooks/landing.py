@@ -349,7 +349,8 @@ def run_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) ->
         waiter.log(f"waiting for the push to {push.remote_name} to land")
         ended = waiter.await_push_end()
         if ended and push.git_pid is not None and not push.foreground:
-            _add_extra_refs(waiter, env)
+            with _bounded(EXTRA_REFS_LIMIT, "looking at the other refs", waiter.log):
+                _add_extra_refs(waiter, env)
         waiter.judge(ended)
         pool = ClientPool(env)
         try:
@@ -362,6 +363,8 @@ def run_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) ->
     return 0
 
 
+#: seconds the waiter may spend planning the refs pre-commit did not show the hook
+EXTRA_REFS_LIMIT = 60.0
 #: seconds the waiter may spend delivering once the push is judged; what is left then stays
 #: pending for `datachonk-hook retry` (a trigger cut mid-send is looked up first)
 DELIVERY_LIMIT = 300.0

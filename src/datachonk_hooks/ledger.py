@@ -16,7 +16,7 @@ import socket
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -313,16 +313,47 @@ class Ledger:
         if not self.path.exists():
             self._create()
         elif _is_empty_file(self.path):
-            self._move_aside("is empty (0 bytes)")
-            self._create()
+            self._repair("is empty (0 bytes)", lambda: _is_empty_file(self.path))
         try:
             self._open()
         except LedgerError as exc:
             if not exc.damaged:
                 raise
-            self._move_aside("is not a valid SQLite database")
-            self._create()
+            self._repair("is not a valid SQLite database", self._is_damaged)
             self._open()
+
+    def _is_damaged(self) -> bool:
+        try:
+            with closing(sqlite3.connect(self.path, timeout=self._busy_timeout)) as conn:
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            return getattr(exc, "sqlite_errorname", "").startswith(
+                ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+            )
+        return False
+
+    def _repair(self, what: str, still_damaged: Callable[[], bool]) -> None:
+        """Move a damaged file aside and start a new ledger, once: processes opening it at
+        the same moment take turns (a lock file beside it), and each looks again before
+        acting, so the first repairs it and the others open the new one."""
+        lock = self.path.with_name(self.path.name + ".repair-lock")
+        try:
+            handle = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            handle = None
+        try:
+            if handle is not None:
+                with suppress(ImportError, OSError):
+                    import fcntl
+
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+            if self.path.exists() and still_damaged():
+                self._move_aside(what)
+            if not self.path.exists():
+                self._create()
+        finally:
+            if handle is not None:
+                os.close(handle)  # closing it releases the lock
 
     def _create(self) -> None:
         """Write a new ledger under a temporary name and link it into place; another process
@@ -366,13 +397,11 @@ class Ledger:
         """Keep a damaged ledger (its dedup history) beside a new one, and say so: it is never
         silently replaced. dbt Cloud's run list still prevents a second run of a commit."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{os.getpid()}")
+        unique = f"{os.getpid()}-{os.urandom(2).hex()}"
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{unique}")
         try:
+            # only the file: a journal beside it may already be the new ledger's
             self.path.rename(target)
-            for suffix in ("-wal", "-shm", "-journal"):
-                side = self.path.with_name(self.path.name + suffix)
-                if side.exists():
-                    side.rename(target.with_name(target.name + suffix))
         except OSError as exc:
             raise LedgerError(
                 f"the ledger {self.path} {what} and cannot be moved aside"
@@ -1040,8 +1069,8 @@ class Ledger:
 
         Only a SENDING or PENDING trigger moves; one whose run is already known (or whose
         push failed) is returned unchanged, so a late failure never causes a second run.
-        `unknown_since`: the send got no answer (dbt Cloud may still create the run); an
-        earlier such time is kept.
+        `unknown_since`: when the last send without an answer went out (dbt Cloud may still
+        create its run).
         """
         from datachonk_hooks.sanitize import sanitize  # the reason is mostly dbt Cloud's words
 
@@ -1052,9 +1081,7 @@ class Ledger:
             "claimed_at": None,
         }
         if unknown_since is not None:
-            current = self.get(trigger_id)
-            if current is None or current.unknown_since is None:
-                changes["unknown_since"] = _to_text(unknown_since)
+            changes["unknown_since"] = _to_text(unknown_since)
         return self._move(trigger_id, (TriggerState.SENDING, TriggerState.PENDING), **changes)
 
     def update_run_status(self, trigger_id: int, run_status: int) -> TriggerRecord:

@@ -558,6 +558,7 @@ def deliver(
     if before is not None and before.state is TriggerState.SENDING:  # its sender died
         unknown = unknown or before.claimed_at
     adopted = False
+    posted_at: datetime | None = None
     try:
         client = pool.get(record.host, record.account_id)
         run = None
@@ -587,6 +588,7 @@ def deliver(
             run = client.find_run_for_sha(record.job_id, record.sha)
             adopted = run is not None
         if run is None:
+            posted_at = datetime.now(UTC)  # the quiet period counts from the last POST
             run = client.trigger_run(record.job_id, record.request, since=since)
     except (DbtCloudError, ConfigError) as exc:
         if isinstance(exc, AuthenticationError | PermissionDeniedError):
@@ -595,12 +597,14 @@ def deliver(
             )
         no_answer = isinstance(exc, UnknownOutcomeError)
         pending = ledger.mark_pending(
-            trigger_id, str(exc), unknown_since=(unknown or sent_at) if no_answer else None
+            trigger_id, str(exc), unknown_since=(posted_at or unknown) if no_answer else None
         )
         return Delivery(pending, error=exc)
     except BaseException:
         ledger.mark_pending(
-            trigger_id, "interrupted while sending; will be looked up first", unknown_since=sent_at
+            trigger_id,
+            "interrupted while sending; will be looked up first",
+            unknown_since=posted_at or unknown or sent_at,
         )
         raise
     record = ledger.mark_triggered(
