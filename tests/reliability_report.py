@@ -226,7 +226,7 @@ def render(
         "- Two clones that push the same commit within the same moment both look before",
         "  either run exists; within one clone the ledger serialises them.",
         "- A 500, 502 or 503 answer to the POST, or a connection reset before any answer, is",
-        "  taken as \"no run was created\" once the run list shows none, and the trigger is",
+        '  taken as "no run was created" once the run list shows none, and the trigger is',
         "  sent again; a dbt Cloud that created the run anyway and lists it only later would",
         "  run it twice. A cut answer, a timeout, a 504 or an unreadable body are treated",
         "  as unknown outcomes instead (looked up, never re-sent within the quiet period).",
