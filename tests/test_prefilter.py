@@ -431,3 +431,32 @@ def test_the_fast_path_names_what_the_slow_path_names() -> None:
 def test_model_paths_join_their_project_folder(folder: str, rel: str, prefix: str | None) -> None:
     """One rule, used by the fast path and by detection (`detect`) alike."""
     assert prefilter.join_model_path(folder, rel) == prefix
+
+
+def test_a_new_branch_from_stdin_is_judged_against_the_tracking_refs(repo: Repo) -> None:
+    """A docs-only new branch (the standalone hook, lefthook, husky: git's stdin) skips
+    without pygit2; its base is the first parent of its oldest commit origin lacks, as the
+    slow path computes it, so a model on it still falls through."""
+    zero = "0" * 40
+    docs = repo.commit({"docs/guide.md": "# Guide\n"})
+    line = f"refs/heads/topic {docs} refs/heads/topic {zero}"
+    done, modules = repo.hook(line, importtime=True)
+    assert heavy(modules) == [] and messages(done) == []
+    cwd = Path.cwd()
+    os.chdir(repo.path)
+    try:
+        prefilter.reset()
+        assert prefilter.check({}, lambda: [line], remote="origin").skip
+        model = repo.commit({"models/staging/stg_new.sql": GENERATED_SQL})
+        modelled = f"refs/heads/topic {model} refs/heads/topic {zero}"
+        prefilter.reset()
+        verdict = prefilter.check({}, lambda: [modelled], remote="origin")
+        assert not verdict.skip and verdict.reason.startswith("a model path changed")
+        known = f"refs/heads/old {repo.base} refs/heads/old {zero}"  # commits origin has
+        prefilter.reset()
+        assert prefilter.check({}, lambda: [known], remote="origin").skip
+        prefilter.reset()
+        by_url = prefilter.check({}, lambda: [line], remote=str(repo.remote))
+        assert by_url.reason == "a new branch of a remote without tracking refs"
+    finally:
+        os.chdir(cwd)

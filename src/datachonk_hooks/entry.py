@@ -55,7 +55,9 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
 
     dry_run = bool(options["dry_run"] or options["as_json"])
     try:
-        if prefilter.check(os.environ, stdin_lines, dry_run=dry_run).skip:
+        if prefilter.check(
+            os.environ, stdin_lines, dry_run=dry_run, remote=str(remote) if remote else None
+        ).skip:
             prefilter.save_learned()  # the ledger's idle signature, when it changed
             return 0
     except Exception:

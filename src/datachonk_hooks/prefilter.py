@@ -7,8 +7,8 @@ lets the normal hook (`hook.pre_push_main`, the slow path) decide.
 
 It may only skip when the slow path would certainly record, print and start nothing, so
 anything unusual falls through: a dry run, a forced or foreground trigger, a delete, a tag, a
-new branch from git's stdin (its base needs the remote-tracking refs; pre-commit gives one),
-a pre-commit push of several refs (the hook records those for the waiter), unreadable input.
+new branch whose base cannot be told from the remote-tracking refs (`_base`), a pre-commit
+push of several refs (the hook records those for the waiter), unreadable input.
 For each pushed ref with a base this clone has the push is skipped when:
 
 - no changed path is named `dbt_project.yml` or `datachonk.yaml`; so the model paths are
@@ -459,6 +459,7 @@ def check(
     stdin_lines: Callable[[], list[str]],
     *,
     dry_run: bool = False,
+    remote: str | None = None,
 ) -> Verdict:
     """Decide whether the push certainly triggers nothing (skip) or needs the slow path.
 
@@ -491,13 +492,15 @@ def check(
     if isinstance(updates, str):
         return Verdict(False, updates)
     try:
-        reason = _why_not_skip(env, updates)
+        reason = _why_not_skip(env, updates, remote)
     except (OSError, ValueError, UnicodeError) as exc:
         reason = f"{type(exc).__name__}: {exc}"
     return Verdict(reason is None, reason or "nothing to do")
 
 
-def _why_not_skip(env: Mapping[str, str], updates: Sequence[_Update]) -> str | None:
+def _why_not_skip(
+    env: Mapping[str, str], updates: Sequence[_Update], remote: str | None = None
+) -> str | None:
     common = _common_dir(env)
     if common is None:
         return "no git common dir"
@@ -508,18 +511,76 @@ def _why_not_skip(env: Mapping[str, str], updates: Sequence[_Update]) -> str | N
             reason = "a delete"
         elif not update.remote_ref.startswith("refs/heads/"):
             reason = f"{update.remote_ref} is not a branch"
-        elif set(update.remote_sha) == {"0"}:
-            reason = "a new branch"
-    diffs = [] if reason else [_Git([*_DIFF, u.remote_sha, u.local_sha, "--"]) for u in updates]
+    bases: list[str | None] = []
+    if reason is None:
+        for update in updates:
+            base, reason = _base(update, remote)
+            if reason is not None:
+                break
+            bases.append(base)
+    diffs = (
+        []
+        if reason
+        else [
+            _Git([*_DIFF, base, u.local_sha, "--"]) if base else None
+            for u, base in zip(updates, bases, strict=True)
+        ]
+    )
     # While git diffs: the ledger. Known either way, so a slow path that records nothing
     # need not open the ledger (and import what that takes) again.
     _State.backlog = _has_backlog(common, activate(common))
-    changed = [diff.output() for diff in diffs]  # read them all, so every process is reaped
+    changed = [diff.output() if diff else b"" for diff in diffs]  # reap every process
     if reason is None:
         reason = _paths_reason(updates, changed)
     if reason is None and _State.backlog:
         return "the ledger holds triggers to deliver"
     return reason
+
+
+def _base(update: _Update, remote: str | None) -> tuple[str | None, str | None]:
+    """(the commit the update's changes are diffed from, or None when it brings no new
+    commit; why the slow path must judge it instead).
+
+    An existing branch builds on the old remote sha. A new branch, as `push.pushed_range`
+    computes it: its commits are those no remote-tracking ref of `remote` reaches (a remote
+    named `origin/x` keeps its own refs below `refs/remotes/origin/x/`), based on the first
+    parent of the oldest. A root commit, or a remote without tracking refs (a URL), is
+    left to the slow path.
+    """
+    if set(update.remote_sha) != {"0"}:
+        return update.remote_sha, None
+    if not remote:
+        return None, "a new branch"
+    prefix = f"refs/remotes/{remote}/"
+    listing = _Git(["for-each-ref", "--format=%(objectname) %(refname)", prefix])
+    names = _Git(["remote"])
+    refs, others = listing.output(), names.output()
+    if refs is None or others is None:
+        return None, "a new branch (git for-each-ref failed)"
+    nested = tuple(
+        f"refs/remotes/{name}/"
+        for name in others.decode("utf-8", "surrogateescape").split()
+        if name.startswith(f"{remote}/")
+    )
+    tips = [
+        sha
+        for sha, _, name in (
+            line.partition(" ") for line in refs.decode("utf-8", "surrogateescape").splitlines()
+        )
+        if not name.endswith("/HEAD") and not name.startswith(nested)
+    ]
+    if not tips:
+        return None, "a new branch of a remote without tracking refs"
+    walk = ["rev-list", "--topo-order", "--reverse", "--parents", update.local_sha, "--not"]
+    out = _Git([*walk, *tips]).output()
+    if out is None:
+        return None, "a new branch (git rev-list failed)"
+    oldest = out.split(b"\n", 1)[0].split()
+    if not oldest:
+        return None, None  # only commits the remote already has: nothing new to judge
+    if len(oldest) < 2:
+        return None, "a new branch starting at a root commit"
+    return oldest[1].decode("ascii"), None
 
 
 def _paths(output: bytes) -> list[str]:
