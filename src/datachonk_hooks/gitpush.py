@@ -113,10 +113,20 @@ class PushCommand:
         return tuple(src for src in sources if src and "*" not in src)
 
 
+_FOUND: dict[int, PushCommand | None] = {}
+
+
 def git_push_command(start: int | None = None, max_depth: int = 8) -> PushCommand | None:
     """The `git push` process this hook runs under (through pre-commit, lefthook, a shell...),
-    found by walking up the parents; None when there is none (a hook run by hand)."""
+    found by walking up the parents; None when there is none (a hook run by hand). Found
+    once per process: the fast path and the hook both ask."""
     pid = start if start is not None else os.getppid()
+    if pid not in _FOUND:
+        _FOUND[pid] = _find(pid, max_depth)
+    return _FOUND[pid]
+
+
+def _find(pid: int, max_depth: int) -> PushCommand | None:
     for _ in range(max_depth):
         if pid <= 1:
             return None

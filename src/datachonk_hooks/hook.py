@@ -319,19 +319,25 @@ def pre_push_main(
     It gives up after `time_limit` seconds (default `watchdog.HOOK_TIME_LIMIT`) counted
     from `started` (a `time.monotonic()`, default now), says so in one line and exits 0.
     """
+    from datachonk_hooks.gitrepo import open_repo
     from datachonk_hooks.watchdog import HOOK_TIME_LIMIT, HookTimeout, Watchdog
 
+    env = dict(os.environ if env is None else env)
+    strict = _truthy(env.get(ENV_STRICT))
+    dry_run = dry_run or _truthy(env.get(ENV_DRY_RUN))
     try:
         with Watchdog(HOOK_TIME_LIMIT if time_limit is None else time_limit, started=started):
-            return _pre_push_main(
-                remote=remote,
-                url=url,
+            # git runs hooks in the work tree, but `git --git-dir=... push` from elsewhere
+            # only tells the hook through GIT_DIR
+            repo = open_repo(Path(env.get("GIT_DIR") or Path.cwd()))
+            push = read_push(env, stdin_lines, repo, remote, url)
+            return run_pre_push(
+                repo,
+                push,
+                env,
                 dry_run=dry_run,
-                as_json=as_json,
-                env=env,
-                stdin_lines=stdin_lines,
                 echo=echo,
-                echo_json=echo_json,
+                echo_json=echo_json if as_json else None,
             )
     except HookTimeout as exc:
         hint = (
@@ -339,38 +345,6 @@ def pre_push_main(
         )
         echo(f"{PREFIX} {exc}; nothing was triggered; the push goes on.{hint}")
         return ExitCode.OK
-
-
-def _pre_push_main(
-    *,
-    remote: str | None,
-    url: str | None,
-    dry_run: bool,
-    as_json: bool,
-    env: Mapping[str, str] | None,
-    stdin_lines: Callable[[], Sequence[str]],
-    echo: Callable[[str], None],
-    echo_json: Callable[[object], None],
-) -> int:
-    """`pre_push_main` inside its watchdog."""
-    from datachonk_hooks.gitrepo import open_repo
-
-    env = dict(os.environ if env is None else env)
-    strict = _truthy(env.get(ENV_STRICT))
-    dry_run = dry_run or _truthy(env.get(ENV_DRY_RUN))
-    try:
-        # git runs hooks in the work tree, but `git --git-dir=... push` from elsewhere only
-        # tells the hook through GIT_DIR
-        repo = open_repo(Path(env.get("GIT_DIR") or Path.cwd()))
-        push = read_push(env, stdin_lines, repo, remote, url)
-        return run_pre_push(
-            repo,
-            push,
-            env,
-            dry_run=dry_run,
-            echo=echo,
-            echo_json=echo_json if as_json else None,
-        )
     except DatachonkError as exc:
         echo(f"{PREFIX} {exc}")
         if strict and isinstance(exc, ConfigError):

@@ -205,7 +205,7 @@ class PushRecord:
 # --------------------------------------------------------------------------- helpers
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     """The same moment in UTC; a naive time is taken to be UTC already."""
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
@@ -214,7 +214,7 @@ def _utc(moment: datetime) -> datetime:
 
 def _to_text(moment: datetime) -> str:
     """ISO text in UTC with a fixed shape, so text order is time order."""
-    return _utc(moment).isoformat(timespec="microseconds")
+    return as_utc(moment).isoformat(timespec="microseconds")
 
 
 def _from_text(text: str | None) -> datetime | None:
@@ -250,7 +250,7 @@ def _who(owner: str | None) -> str:
 
 
 def _since(moment: datetime | None) -> str:
-    return f" since {_utc(moment):%H:%M:%S} UTC" if moment is not None else ""
+    return f" since {as_utc(moment):%H:%M:%S} UTC" if moment is not None else ""
 
 
 def _is_empty_file(path: Path) -> bool:
@@ -627,7 +627,7 @@ class Ledger:
         """A claim is stale when its owner died (on this host) or it has run out of time."""
         if claimed_at is None:
             return True
-        if _utc(self._clock()) - _utc(datetime.fromisoformat(claimed_at)) > self._stale_after:
+        if as_utc(self._clock()) - as_utc(datetime.fromisoformat(claimed_at)) > self._stale_after:
             return True
         pid_text, sep, host = (claimed_by or "").partition("@")
         if sep and host == socket.gethostname() and pid_text.isdigit():
@@ -878,7 +878,7 @@ class Ledger:
         """
         if row["state"] != "waiting":
             return False
-        age = now - _utc(datetime.fromisoformat(row["created_at"]))
+        age = now - as_utc(datetime.fromisoformat(row["created_at"]))
         if age > ABANDONED_AFTER:
             return True
         pid_text, sep, host = (row["waiter"] or "").partition("@")
@@ -893,7 +893,7 @@ class Ledger:
 
     def abandoned_pushes(self) -> list[PushRecord]:
         """Pushes still "waiting" that no waiter will settle (see `_push_abandoned`)."""
-        now = _utc(self._clock())
+        now = as_utc(self._clock())
         with self._guard():
             rows = self._db.execute(
                 "SELECT * FROM pushes WHERE state = 'waiting' ORDER BY id"

@@ -545,7 +545,7 @@ def deliver(
         PermissionDeniedError,
         UnknownOutcomeError,
     )
-    from datachonk_hooks.ledger import TriggerState
+    from datachonk_hooks.ledger import TriggerState, as_utc
 
     before = ledger.get(trigger_id)
     record = ledger.claim(trigger_id)
@@ -569,14 +569,14 @@ def deliver(
             if run is None and unknown is not None:
                 # the unanswered POST may still be on its way: once its read timeout is over
                 # dbt Cloud has usually created the run, so wait that long and look again
-                answered_by = _utc(unknown) + timedelta(seconds=client.timeouts.read)
+                answered_by = as_utc(unknown) + timedelta(seconds=client.timeouts.read)
                 wait = (answered_by - datetime.now(UTC)).total_seconds()
                 if 0 < wait <= client.timeouts.read:
                     import time
 
                     time.sleep(wait)
                     run = client.find_run(record.job_id, record.request, since=since)
-                until = _utc(unknown) + timedelta(seconds=quiet)
+                until = as_utc(unknown) + timedelta(seconds=quiet)
                 if run is None and datetime.now(UTC) < until:
                     raise UnknownOutcomeError(
                         f"an earlier send of job {record.job_id} for {record.sha[:7]} got no"
@@ -612,10 +612,6 @@ def deliver(
     )
     ledger.note_token_accepted(record.host, record.account_id)
     return Delivery(record, run, adopted=adopted)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class BusyElsewhereError(DatachonkError):
