@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,14 +14,18 @@ from tests.helpers import (
     GENERATED_SQL,
     GIT_IDENTITY,
     TOKEN,
+    FakeClock,
     add_origin,
     commit_files,
+    config_yaml,
     git,
+    publish,
 )
 
 pytest_plugins = ["tests.e2e", "tests.reliability"]
 
 if TYPE_CHECKING:
+    from datachonk_hooks.dbt_cloud import DbtCloudClient
     from datachonk_hooks.sandbox import Sandbox
 
 
@@ -66,3 +70,60 @@ def dbt_repo(tmp_path: Path) -> Path:
     )
     add_origin(repo)  # where dbt Cloud would clone from (nothing pushed yet)
     return repo
+
+
+# ----------------------------------------------------------------------------- commands and runs
+
+
+@pytest.fixture
+def fast_sandbox() -> Iterator[Sandbox]:
+    """Runs take a fraction of a second (time scale 20)."""
+    from datachonk_hooks.sandbox import Sandbox
+
+    with Sandbox(token=TOKEN, time_scale=20) as server:
+        yield server
+
+
+@pytest.fixture
+def repo(dbt_repo: Path, fast_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`dbt_repo` configured for `fast_sandbox`, published to origin, the current folder, with
+    the token in the environment: where the commands run."""
+    commit_files(dbt_repo, {"datachonk.yaml": config_yaml(fast_sandbox.url)}, "Configure dbt Cloud")
+    commit_files(dbt_repo, {"models/orders.sql": "select 1"}, "Add orders model")
+    publish(dbt_repo)
+    monkeypatch.chdir(dbt_repo)
+    monkeypatch.setenv("DBT_CLOUD_API_TOKEN", TOKEN)
+    return dbt_repo
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """`datachonk-hook ARGS` in this process: (exit code, stdout, stderr)."""
+    from datachonk_hooks.cli import main
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        assert TOKEN not in captured.out + captured.err
+        assert "Traceback" not in captured.err
+        return code, captured.out, captured.err
+
+    return invoke
+
+
+@pytest.fixture
+def clock(sandbox: Sandbox) -> FakeClock:
+    """Simulated time for `sandbox` and whatever polls it."""
+    fake = FakeClock()
+    sandbox.set_clock(fake)
+    return fake
+
+
+@pytest.fixture
+def client(sandbox: Sandbox) -> Iterator[DbtCloudClient]:
+    """A client of `sandbox`'s account."""
+    from datachonk_hooks.credentials import Token
+    from datachonk_hooks.dbt_cloud import DbtCloudClient
+
+    with DbtCloudClient(sandbox.url, 12345, Token(TOKEN, "t")) as c:
+        yield c

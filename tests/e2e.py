@@ -102,9 +102,9 @@ def make_clone(tmp_path: Path, name: str, remote: Path, env: dict[str, str]) -> 
     return Clone(path, remote, env)
 
 
-def make_remote(top: Path, host: str) -> Path:
+def make_remote(top: Path, host: str, *, config: str | None = None) -> Path:
     """A bare remote `top/remote.git` whose main holds a dbt project configured for `host`
-    (no generated model yet)."""
+    (or with the datachonk.yaml text `config`), no generated model yet."""
     bare = top / "remote.git"
     git(top, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
     seed = top / "seed"
@@ -113,7 +113,7 @@ def make_remote(top: Path, host: str) -> Path:
         seed,
         {
             "dbt_project.yml": "name: shop\nversion: '1.0'\nprofile: shop\n",
-            "datachonk.yaml": config_yaml(host),
+            "datachonk.yaml": config_yaml(host) if config is None else config,
             "models/staging/stg_customers.sql": HAND_SQL,
         },
         "Start the dbt project",

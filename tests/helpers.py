@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -114,3 +115,40 @@ class Clock:
 
     def advance(self, **kwargs: float) -> None:
         self.now += timedelta(**kwargs)
+
+
+class FakeClock:
+    """Simulated time shared by the simulator and the watcher, so runs take no real time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str, stdin: str = "") -> CliResult:
+    """`datachonk-hook ARGS` in this process, with `stdin` behind click's prompts (hidden
+    input is not echoed); never the token, never a traceback."""
+    from click.testing import CliRunner
+
+    from datachonk_hooks.cli import main
+
+    with CliRunner().isolation(input=stdin) as (out, err, _both):
+        code = main(list(args))
+    result = CliResult(code, out.getvalue().decode(), err.getvalue().decode())
+    assert TOKEN not in result.out + result.err
+    assert "Traceback" not in result.err
+    return result

@@ -22,16 +22,6 @@ def fast_sandbox() -> Iterator[Sandbox]:
         yield server
 
 
-@pytest.fixture
-def repo(dbt_repo: Path, fast_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
-    commit_files(dbt_repo, {"datachonk.yaml": config_yaml(fast_sandbox.url)}, "Configure dbt Cloud")
-    commit_files(dbt_repo, {"models/orders.sql": "select 1"}, "Add orders model")
-    publish(dbt_repo)
-    monkeypatch.chdir(dbt_repo)
-    monkeypatch.setenv("DBT_CLOUD_API_TOKEN", TOKEN)
-    return dbt_repo
-
-
 class Result:
     def __init__(self, code: int, out: str, err: str) -> None:
         self.code, self.out, self.err = code, out, err

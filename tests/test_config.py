@@ -18,7 +18,6 @@ from datachonk_hooks.config import (
     CAUSE_FIELDS,
     CLOUD_KEYS,
     CONFIG_NAME,
-    DEFAULT_HOST,
     DEFAULT_MARKER,
     DEFAULT_TRAILER,
     ENV_ACCOUNT_ID,
@@ -29,6 +28,7 @@ from datachonk_hooks.config import (
     MAX_ID,
     DetectRules,
     JobRoute,
+    NoHostError,
     Overrides,
     Settings,
     find_config_file,
@@ -117,7 +117,7 @@ def test_seed_minimal_form_loads() -> None:
         source="datachonk.yaml",
     )
     assert loaded.configured
-    assert loaded.host == DEFAULT_HOST
+    assert loaded.host is None  # no default: see test_no_host_has_no_default
     assert loaded.require_account_id() == 12345
 
 
@@ -454,7 +454,7 @@ def test_invalid_ids(key: str, value: str, shown: str) -> None:
         (
             cloud("host: https://ab123.us1.dbt.com/api/v2\n"),
             "datachonk.yaml:3:11: deploy.dbt_cloud.host: expected the account's access URL such as"
-            " https://cloud.getdbt.com without a path, got 'https://ab123.us1.dbt.com/api/v2'",
+            " https://ab123.us1.dbt.com without a path, got 'https://ab123.us1.dbt.com/api/v2'",
         ),
         (
             cloud("host: 443\n"),
@@ -676,7 +676,7 @@ def test_normalize_host(value: str, expected: str) -> None:
     assert normalize_host(value, where="X") == expected
 
 
-EXPECTED_URL = "expected the account's access URL such as https://cloud.getdbt.com"
+EXPECTED_URL = "expected the account's access URL such as https://ab123.us1.dbt.com"
 
 
 @pytest.mark.parametrize(
@@ -763,7 +763,7 @@ def test_id_precedence(
 @pytest.mark.parametrize(
     ("in_file", "in_env", "flag", "expected"),
     [
-        (None, None, None, DEFAULT_HOST),
+        (None, None, None, None),
         ("file.dbt.com", None, None, "https://file.dbt.com"),
         ("file.dbt.com", "env.dbt.com", None, "https://env.dbt.com"),
         ("file.dbt.com", "https://env.dbt.com/", "flag.dbt.com", "https://flag.dbt.com"),
@@ -773,11 +773,33 @@ def test_id_precedence(
     ],
 )
 def test_host_precedence(
-    in_file: str | None, in_env: str | None, flag: str | None, expected: str
+    in_file: str | None, in_env: str | None, flag: str | None, expected: str | None
 ) -> None:
     text = cloud(f"host: {in_file}\n") if in_file is not None else None
     env = {ENV_HOST: in_env} if in_env is not None else {}
     assert load(text, env=env, overrides=Overrides(host=flag)).host == expected
+
+
+NO_HOST = (
+    "no dbt Cloud host: set deploy.dbt_cloud.host in datachonk.yaml (or DBT_CLOUD_HOST) to"
+    " your account's access URL, shown in dbt Cloud under Account settings; it looks like"
+    " https://ab123.us1.dbt.com"
+)
+
+
+@pytest.mark.parametrize("text", [None, SEED, cloud("host:\n")])
+def test_no_host_has_no_default(text: str | None) -> None:
+    """cloud.getdbt.com no longer serves API clients: without a host (`host:` with no value
+    included) nothing is assumed, and `require_host` says in one line what to set, and where
+    the value is found."""
+    settings = load(text)
+    assert settings.host is None
+    with pytest.raises(NoHostError) as caught:
+        settings.require_host()
+    assert str(caught.value) == NO_HOST
+    assert "\n" not in str(caught.value)
+    assert caught.value.exit_code == 2
+    assert load(text, env={ENV_HOST: "ab1.us1.dbt.com"}).require_host() == "https://ab1.us1.dbt.com"
 
 
 def test_timeout_flag_beats_file() -> None:
@@ -983,9 +1005,11 @@ def test_cloud_keys_are_the_value_parsers_and_the_two_mappings() -> None:
         "cancel_superseded",
         "cause",
         "detect",
+        "follow",
         "host",
         "job_id",
         "jobs",
+        "notify",
         "project_id",
         "remote",
         "select_changed",
@@ -1268,3 +1292,22 @@ def test_bad_schema_override(value: str) -> None:
         ConfigError, match=r"datachonk.yaml:6:26: deploy.dbt_cloud.jobs\[0\].schema_override"
     ):
         load_settings(text, source="datachonk.yaml", env={})
+
+
+def test_follow_and_notify(tmp_path: Path) -> None:
+    path = tmp_path / CONFIG_NAME
+    path.write_text(
+        "deploy:\n  dbt_cloud:\n    account_id: 1\n    job_id: 2\n    notify: true\n"
+        "    jobs:\n      - branch: 'wip/*'\n        job_id: 3\n        follow: false\n"
+    )
+    settings = load_settings_file(path, env={})
+    assert (settings.follow, settings.notify) == (True, True)
+    assert settings.target_for_branch("wip/x").follow is False
+    assert settings.target_for_branch("main").follow is True
+    assert Settings().follow is True and Settings().notify is False
+
+
+def test_follow_must_be_a_boolean(tmp_path: Path) -> None:
+    path = tmp_path / CONFIG_NAME
+    path.write_text("deploy:\n  dbt_cloud:\n    account_id: 1\n    follow: sometimes\n")
+    assert _file_error(path).startswith(f"{path}:4:13: deploy.dbt_cloud.follow: expected")

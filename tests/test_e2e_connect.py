@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from datachonk_hooks.cli import main
 from datachonk_hooks.credentials import credentials_path, find_stored_token
 from datachonk_hooks.sandbox import Sandbox
-from tests.helpers import TOKEN, publish
+from tests.helpers import TOKEN, publish, run_cli
 
 CONFIG = """\
 # DataChonk settings (this comment must survive)
@@ -27,21 +24,7 @@ deploy:
 """
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-def run(*args: str, stdin: str = "") -> Result:
-    """`main(args)` with `stdin` behind click's prompts (hidden input is not echoed)."""
-    with CliRunner().isolation(input=stdin) as (out, err, _both):
-        code = main(list(args))
-    result = Result(code, out.getvalue().decode(), err.getvalue().decode())
-    assert TOKEN not in result.out + result.err
-    assert "Traceback" not in result.err
-    return result
+run = run_cli
 
 
 @pytest.fixture
@@ -72,7 +55,8 @@ def test_interactive_connect(repo: Path, sandbox: Sandbox) -> None:
     result = run("connect", stdin=answers)
     assert result.code == 0, result.err
     out = result.out
-    assert "Access URL [https://cloud.getdbt.com]: " in out
+    # no default: cloud.getdbt.com stopped serving API clients (more in test_no_host.py)
+    assert "Access URL (Account settings in dbt Cloud; like https://ab123.us1.dbt.com): " in out
     assert "API token (input is hidden): " in out
     assert "Projects in account 12345:\n  1) 67890  jaffle_shop\n  2) 67891  marketing\n" in out
     assert "  2) 22222  Production daily (scheduled)\n" in out
@@ -234,7 +218,7 @@ def test_account_that_does_not_exist(repo: Path, sandbox: Sandbox) -> None:
     assert result.err == (
         f"Error: dbt Cloud at {sandbox.url} has no account 999 that this token can see (HTTP"
         " 404): the account id is the number after /accounts/ in dbt Cloud's URLs"
-        " (https://cloud.getdbt.com/accounts/12345/...), and the token must belong to that"
+        " (https://ab123.us1.dbt.com/accounts/12345/...), and the token must belong to that"
         " account. Nothing was saved.\n"
     )
     assert_nothing_written(repo)
@@ -275,8 +259,8 @@ def test_unreachable(repo: Path, sandbox: Sandbox) -> None:
     [
         (["--host", "http://dbt.example.com"], TOKEN, "https is required"),
         (["--account-id", "0"], TOKEN, "Invalid value for '--account-id'"),
-        ([], "", "--token-stdin: nothing was read from stdin"),
-        ([], f"{TOKEN} {TOKEN}", "the API token contains spaces"),
+        (["--host", "ab123.us1.dbt.com"], "", "--token-stdin: nothing was read from stdin"),
+        (["--host", "ab123.us1.dbt.com"], f"{TOKEN} {TOKEN}", "the API token contains spaces"),
     ],
 )
 def test_bad_input_is_exit_2(repo: Path, args: list[str], stdin: str, message: str) -> None:

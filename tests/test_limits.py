@@ -66,9 +66,9 @@ def _big_config(host: str, filler: str, size: int) -> str:
 def test_the_worst_megabyte_of_datachonk_yaml_is_cheap(filler: str) -> None:
     """Beyond MAX_PARSE_BYTES only the `deploy:` entry is parsed: 1 MiB costs a line scan."""
     text = _big_config("https://cloud.getdbt.com", filler, MAX_FILE_BYTES - 100)
-    started = time.monotonic()
+    started = time.process_time()
     settings = load_settings(text, source="datachonk.yaml", env={})
-    assert time.monotonic() - started < 0.5
+    assert time.process_time() - started < 0.5
     assert (settings.account_id, settings.job_id) == (12345, 11111)
 
 
@@ -97,10 +97,10 @@ def test_a_huge_deploy_entry_is_refused() -> None:
 
 
 def test_deep_nesting_stops_early() -> None:
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(ConfigError, match="nested too deeply"):
         load_settings("x: " + "[" * 20_000, source="datachonk.yaml", env={})
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_alias_bombs_cost_nothing_in_datachonk_yaml() -> None:
@@ -111,11 +111,11 @@ def test_alias_bombs_cost_nothing_in_datachonk_yaml() -> None:
     merges = "m0: &m0 {k: 1}\n" + "".join(
         f"m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}], k{i}: 1}}\n" for i in range(1, 40)
     )
-    started = time.monotonic()
+    started = time.process_time()
     settings = load_settings(
         config_yaml("https://cloud.getdbt.com") + laughs + merges, source="d.yaml", env={}
     )
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert settings.job_id == 11111
 
 
@@ -132,9 +132,9 @@ def test_the_file_on_disk_is_measured_before_it_is_read(tmp_path: Path) -> None:
 def test_model_paths_of_a_large_dbt_project() -> None:
     body = "".join(f"  folder_{i}:\n    +materialized: view\n" for i in range(30_000))
     text = "name: shop\nmodels:\n  shop:\n" + body + "model-paths: ['transform']\n"
-    started = time.monotonic()
+    started = time.process_time()
     assert _parse_model_paths(text.encode()) == ("transform",)
-    assert time.monotonic() - started < 0.5
+    assert time.process_time() - started < 0.5
 
 
 def test_model_paths_with_a_merge_bomb() -> None:
@@ -143,10 +143,10 @@ def test_model_paths_with_a_merge_bomb() -> None:
     bomb = "m0: &m0 {k: 1}\n" + "".join(
         f"m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}], k{i}: 1}}\n" for i in range(1, 40)
     )
-    started = time.monotonic()
+    started = time.process_time()
     assert _parse_model_paths((bomb + "model-paths: [src]\n").encode()) == ("src",)
     assert _parse_model_paths(("{model-paths: [src], " + bomb.replace("\n", ", ") + "}").encode())
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_model_names_from_the_lines() -> None:

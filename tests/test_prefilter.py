@@ -219,7 +219,7 @@ def test_a_ledger_backlog_falls_through_so_the_waiter_delivers_it(repo: Repo) ->
     verdict = repo.verdict([repo.line(tip)])
 
     assert not verdict.skip
-    assert verdict.reason == "the ledger holds triggers to deliver"
+    assert verdict.reason == "the ledger holds triggers to deliver or outcomes to tell"
     assert not prefilter.ledger_is_idle()
 
 
@@ -243,7 +243,10 @@ def test_an_idle_ledger_is_remembered_until_it_changes(repo: Repo) -> None:
             request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
             source="manual",
         )
-    assert repo.verdict([repo.line(tip)]).reason == "the ledger holds triggers to deliver"
+    assert (
+        repo.verdict([repo.line(tip)]).reason
+        == "the ledger holds triggers to deliver or outcomes to tell"
+    )
 
 
 @pytest.mark.parametrize(

@@ -174,7 +174,7 @@ def test_a_version_1_ledger_is_migrated_keeping_its_rows(tmp_path: Path) -> None
         ledger.set_push_waiter(push.id, "7@h")
         assert ledger.get_push(push.id).waiter == "7@h"  # type: ignore[union-attr]
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     check.close()
 
 
@@ -188,7 +188,7 @@ def manual_setup(dbt_repo: Path, sandbox: Sandbox) -> tuple[pygit2.Repository, T
     plan = plan_manual_trigger(settings, repo, "HEAD", allow_unpushed=True)
     with Ledger.for_repo(repo) as ledger:
         record, _ = ledger.add_trigger(
-            host=plan.host,
+            host=plan.host or "",
             account_id=plan.account_id,
             job_id=plan.job_id,
             request=plan.request,

@@ -182,7 +182,7 @@ def test_status_lines_step_names_and_the_log_excerpt() -> None:
     report = failure_report(_run())
     assert forbidden(report, newlines=True) == [] and ESC not in report
     assert report.splitlines() == [
-        "run 7 failed: failed \\u202e",
+        "run 7 failed (one or more steps failed): failed \\u202e",
         "failing step 1: Invoke dbt build\\u202e",
         "--- last 3 lines of its logs ---",
         "ok line",

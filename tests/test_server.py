@@ -375,6 +375,54 @@ def test_connect_refused_saves_nothing(
     assert not (Path(env["XDG_CONFIG_HOME"]) / "datachonk-hooks").exists()
 
 
+NO_HOST_CONFIG = config_yaml("x").replace("    host: x\n", "")
+NO_HOST = (
+    "no dbt Cloud host: set deploy.dbt_cloud.host in datachonk.yaml (or DBT_CLOUD_HOST) to"
+    " your account's access URL, shown in dbt Cloud under Account settings; it looks like"
+    " https://ab123.us1.dbt.com"
+)
+
+
+def test_without_a_host_the_api_sends_nothing_and_says_where_to_find_it(
+    dbt_repo: Path, make_api: Callable[[Path], Api], env: dict[str, str], fast_sandbox: Sandbox
+) -> None:
+    """No default host (cloud.getdbt.com stopped serving API clients): trigger-run and
+    the other calls to dbt Cloud are config errors with the one line, connect needs a host
+    in the body or the file, and status reports it."""
+    commit_files(dbt_repo, {"datachonk.yaml": NO_HOST_CONFIG}, "Configure, no host")
+    publish(dbt_repo)
+    api = make_api(dbt_repo)
+    for method, path in (
+        ("POST", "/api/dbt-cloud/trigger-run"),
+        ("GET", "/api/dbt-cloud/projects/67890/jobs"),
+        ("GET", "/api/dbt-cloud/runs/1"),
+    ):
+        error = error_of(api.call(method, path), 400)
+        assert error == {"code": "config_error", "message": NO_HOST}, path
+    status = api.get("/api/dbt-cloud/status").json()
+    assert (status["host"], status["accepted"], status["problem"]) == (None, False, NO_HOST)
+
+    error = error_of(
+        api.post("/api/dbt-cloud/connect", json={"account_id": 12345, "token": TOKEN}), 400
+    )
+    assert error["code"] == "config_error"
+    connect_line = NO_HOST.replace("host: set", "host: pass the host, or set")
+    assert error["message"] == connect_line.replace("DBT_CLOUD_HOST) to", "DBT_CLOUD_HOST), to")
+    assert (dbt_repo / "datachonk.yaml").read_text() == NO_HOST_CONFIG
+    assert not (Path(env["XDG_CONFIG_HOME"]) / "datachonk-hooks").exists()
+    assert fast_sandbox.requests == []
+
+
+def test_connect_without_a_host_in_the_body_keeps_the_configured_one(
+    repo: Path, make_api: Callable[[Path], Api], fast_sandbox: Sandbox
+) -> None:
+    response = make_api(repo).post(
+        "/api/dbt-cloud/connect", json={"account_id": 12345, "token": TOKEN}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["host"] == fast_sandbox.url
+
+
 def test_jobs_of_a_project_with_their_latest_runs(api: Api) -> None:
     run = api.post("/api/dbt-cloud/trigger-run").json()["run"]
     response = api.get("/api/dbt-cloud/projects/67890/jobs")
@@ -444,6 +492,48 @@ def test_trigger_run_builds_head_once_unless_forced(
     assert forced.json()["triggered"] is True
     assert forced.json()["run"]["id"] != run["id"]
     assert len(fast_sandbox.runs) == 2
+
+
+def test_a_repeated_trigger_run_answers_the_existing_run_whole(
+    api: Api, repo: Path, fast_sandbox: Sandbox
+) -> None:
+    """The repeat is answered from the ledger's run id, but with everything a first answer
+    has: its cause and job name too (they used to come back null)."""
+    first = api.post("/api/dbt-cloud/trigger-run", json={"cause": "From my editor"}).json()["run"]
+    assert (first["cause"], first["job_name"]) == ("From my editor", "DataChonk CI")
+    assert first["status_description"] == "Queued (waiting for an available runner)"
+
+    again = api.post("/api/dbt-cloud/trigger-run", json={"cause": "Another cause"})
+    assert again.status_code == 200, again.text
+    assert again.json()["triggered"] is False
+    run = again.json()["run"]
+    same = ("id", "job_id", "job_name", "git_sha", "git_branch", "cause", "href", "created_at")
+    assert {key: run[key] for key in same} == {key: first[key] for key in same}
+    assert run["cause"] == "From my editor"  # the run's own, not this request's
+    assert run["account_id"] == 12345 and run["project_id"] == 67890
+    assert run["status_description"].startswith(run["status_humanized"])
+    assert len(fast_sandbox.runs) == 1
+
+
+def test_a_repeated_trigger_run_with_dbt_cloud_down_answers_from_the_ledger(
+    api: Api, repo: Path, fast_sandbox: Sandbox
+) -> None:
+    first = api.post("/api/dbt-cloud/trigger-run").json()["run"]
+    fast_sandbox.stop()
+    again = api.post("/api/dbt-cloud/trigger-run")
+    assert again.status_code == 200, again.text
+    assert again.json()["triggered"] is False
+    run = again.json()["run"]
+    kept = ("id", "account_id", "job_id", "git_sha", "git_branch", "cause", "href")
+    assert {key: run[key] for key in kept} == {key: first[key] for key in kept}
+    assert run["cause"] == "Add orders model"
+    assert (run["status"], run["status_description"]) == (
+        1,
+        "Queued (waiting for an available runner)",
+    )  # the last status the ledger saw
+    assert run["job_name"] is None and run["steps"] == []  # dbt Cloud's alone
+    forced = api.post("/api/dbt-cloud/trigger-run", json={"force": True})
+    assert error_of(forced, 504)["code"] == "dbt_cloud_unreachable"  # a new run needs dbt Cloud
 
 
 def test_trigger_run_with_every_field(api: Api, repo: Path, fast_sandbox: Sandbox) -> None:
@@ -567,6 +657,11 @@ def test_get_run_follows_a_run_to_its_end(api: Api) -> None:
             break
         time.sleep(0.05)
     assert (run["id"], run["status"], run["status_humanized"]) == (triggered["id"], 10, "Success")
+    assert (run["status_hint"], run["status_description"]) == (
+        "models are live",
+        "Success (models are live)",
+    )
+    assert triggered["status_hint"] == "waiting for an available runner"
     assert run["is_complete"] is True
     assert run["href"] == triggered["href"]
     assert run["steps"][0] == {"index": 1, "name": "Clone Git Repository", "status": "Success"}
@@ -1015,6 +1110,8 @@ def test_every_error_the_api_can_meet_has_its_status() -> None:
         "RefusedError": "raised while handling the dbt Cloud error it explains",
         "PushInputError": "only the hook reads a push",
         "DemoError": "only `make demo` raises it",
+        "NothingToWatchError": "only `watch` raises it",
+        "RunNotStartedError": "only `watch` raises it",
     }
     unmapped = [
         kind.__name__

@@ -730,7 +730,7 @@ def test_trigger_through_ledger_respects_a_push_trigger(work: Work, sandbox: San
             remote_name="origin", remote_url="x", git_pid=None, tracking_before={}, foreground=False
         )
         ledger.add_trigger(
-            host=plan.host,
+            host=plan.host or "",
             account_id=plan.account_id,
             job_id=plan.job_id,
             request=plan.request,

@@ -22,8 +22,10 @@ import click
 
 from datachonk_hooks.config import (
     CONFIG_NAME,
-    DEFAULT_HOST,
+    EXAMPLE_HOST,
     MAX_ID,
+    SET_HOST,
+    NoHostError,
     Settings,
     find_config_file,
     load_settings,
@@ -110,7 +112,7 @@ def client_for(
     from datachonk_hooks.trigger import new_client
 
     account_id = settings.require_account_id()
-    return new_client(settings.host, account_id, env, token=token, retry=QUICK_RETRY)
+    return new_client(settings.require_host(), account_id, env, token=token, retry=QUICK_RETRY)
 
 
 def is_legacy_host(host: str) -> bool:
@@ -242,7 +244,9 @@ def connect_account(
     `repo` is a folder in the repository (datachonk.yaml is found from there, or
     `config_path`). Nothing is written unless dbt Cloud accepted the token and the project and
     job exist; a refusal is a `RefusedError` (exit 5) or a `ConfigError` (exit 2) whose one
-    line ends in "Nothing was saved.". The local API calls this directly.
+    line ends in "Nothing was saved.". The local API calls this directly. `host` None keeps
+    the host in force (datachonk.yaml, DBT_CLOUD_HOST); with none there either, a
+    NoHostError: there is no default host to fall back on.
     """
     from datachonk_hooks import config_edit
 
@@ -253,7 +257,9 @@ def connect_account(
     # the prompts waited, and the new text is what gets the connection keys.
     text = read_config_text(target)
     config_edit.check_editable(text, str(target))
-    host = normalize_host(host, where="host") if host else DEFAULT_HOST
+    host = normalize_host(host, where="host") if host else _current_settings(ws).host
+    if host is None:
+        raise NoHostError(f"pass the host, or {SET_HOST},")
     token = check_token_text(token)
     from datachonk_hooks.trigger import new_client
 
@@ -281,6 +287,8 @@ def forget(ws: Workspace, host: str | None, account_id: int | None) -> list[str]
             "connect --forget: which account? pass --account-id (and --host), or run it where"
             " datachonk.yaml names the account"
         )
+    if host is None:  # stored tokens are kept per host and account
+        raise NoHostError(f"pass --host, or {SET_HOST},")
     return forget_token(host, account_id)
 
 
@@ -291,7 +299,7 @@ def refusal(error: DbtCloudError, host: str, account_id: int, *, job_id: int | N
             return (
                 f"dbt Cloud at {host} rejected the token (HTTP 401). Accounts with their own"
                 " access URL answer 401 on this legacy host: pass --host with the access URL"
-                " shown under Account settings (such as https://ab123.us1.dbt.com)."
+                f" shown under Account settings (such as {EXAMPLE_HOST})."
                 f" {NOTHING_SAVED}"
             )
         return (
@@ -315,7 +323,7 @@ def refusal(error: DbtCloudError, host: str, account_id: int, *, job_id: int | N
         return (
             f"dbt Cloud at {host} has no account {account_id} that this token can see"
             " (HTTP 404): the account id is the number after /accounts/ in dbt Cloud's URLs"
-            " (https://cloud.getdbt.com/accounts/12345/...), and the token must belong to that"
+            f" ({EXAMPLE_HOST}/accounts/12345/...), and the token must belong to that"
             f" account. {NOTHING_SAVED}"
         )
     text = str(error)
@@ -483,9 +491,14 @@ def _settings_or_env(load: Callable[[], Settings], env: Mapping[str, str]) -> Se
 
 
 def _host(options: ConnectOptions, current: Settings, ask: bool) -> str:
+    """--host, else the host in force (asked again, as the prompt's default), else asked with
+    no default: there is none since cloud.getdbt.com stopped serving API clients, and each
+    account's access URL is its own, so the prompt says where to find it."""
     if options.host is not None:
         return normalize_host(options.host, where="--host")
     if not ask:
+        if current.host is None:
+            raise NoHostError(f"pass --host, or {SET_HOST},")
         return current.host
 
     def check(value: str) -> str:
@@ -494,7 +507,13 @@ def _host(options: ConnectOptions, current: Settings, ask: bool) -> str:
         except ConfigError as exc:
             raise click.BadParameter(str(exc)) from None
 
-    return str(click.prompt("Access URL", default=current.host or DEFAULT_HOST, value_proc=check))
+    return str(
+        click.prompt(
+            f"Access URL (Account settings in dbt Cloud; like {EXAMPLE_HOST})",
+            default=current.host,
+            value_proc=check,
+        )
+    )
 
 
 def _account_id(options: ConnectOptions, current: Settings, ask: bool) -> int:
@@ -557,7 +576,7 @@ def _write_config_text(path: Path, text: str) -> None:
 class Status:
     """Whether the connection works, for `status`; never holds the token."""
 
-    host: str
+    host: str | None
     account_id: int | None
     project_id: int | None
     job_id: int | None
@@ -591,7 +610,7 @@ class Status:
             connection = f"not working: {self.problem}"
         lines = [
             f"config:     {shown(self.config_file)}",
-            f"host:       {self.host}",
+            f"host:       {shown(self.host)}",
             f"account:    {shown(self.account_id)}",
             f"project:    {shown(self.project_id)}",
             f"job:        {shown(self.job_id)}",
@@ -622,6 +641,19 @@ def check_status(ws: Workspace) -> Status:
             token_source=None,
             accepted=False,
             problem="no account configured; run `datachonk-hook connect`",
+            projects=None,
+            exit_code=ExitCode.USAGE,
+        )
+    if settings.host is None:
+        try:  # stored tokens are kept per host: only the environment's can be told
+            source: str | None = resolve_token(ws.env).source
+        except ConfigError:
+            source = None
+        return Status(
+            **base,
+            token_source=source,
+            accepted=False,
+            problem=str(NoHostError()),
             projects=None,
             exit_code=ExitCode.USAGE,
         )

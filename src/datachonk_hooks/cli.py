@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,9 @@ class AppContext:
 _pass_app = click.make_pass_decorator(AppContext, ensure=True)
 #: commands that run without anyone watching: a bad DATACHONK_* number is a warning there
 _UNATTENDED = ("pre-push", "land")
+#: commands that do not print how earlier runs ended: the unattended ones (the hook tells
+#: in its own way), and the servers and the demo, which are about something else
+_UNTOLD = (*_UNATTENDED, "serve", "sandbox", "demo")
 
 
 def pass_app(fn: F) -> F:
@@ -65,14 +69,21 @@ def pass_app(fn: F) -> F:
     A bad one is a one-line error with exit 2 where someone watches, rather than a default
     that hides the typo (unattended commands warn and use the default instead). Checked once
     click has parsed the command's own options, so `--help` works whatever the environment.
+    Then, on stderr, one line per run that ended since the developer was last told
+    (`outcomes.tell`: from the ledger, no network).
     """
 
     @functools.wraps(fn)
     def checked(app: AppContext, /, *args: Any, **kwargs: Any) -> Any:
-        if click.get_current_context().info_name not in _UNATTENDED:
+        name = click.get_current_context().info_name
+        if name not in _UNATTENDED:
             from datachonk_hooks.trigger import check_seconds_env
 
             check_seconds_env(app.env)
+        if name not in _UNTOLD:
+            from datachonk_hooks.outcomes import tell_in
+
+            tell_in(app.cwd, lambda line: click.echo(line, err=True))
         return fn(app, *args, **kwargs)
 
     return cast(F, _pass_app(checked))
@@ -250,6 +261,7 @@ def _run_ci(
         say(f"generated model {model.change}: {model.path}")
     if job_id is not None:
         plan = replace(plan, job_id=job_id, route="--job-id")
+    settings.require_host()  # the hook records a push without one; here nothing would be sent
     if dry_run:
         return _print_dry_run(plan, app.env, as_json)
     with make_client(settings, app.env) as client:
@@ -342,22 +354,67 @@ def _watch(
 
 
 @cli.command("watch")
-@click.argument("run_id", type=click.IntRange(min=1))
+@click.argument("run_id", type=click.IntRange(min=1), required=False)
 @timeout_option
 @json_option
 @pass_app
-def watch_command(app: AppContext, run_id: int, timeout: int | None, as_json: bool) -> int:
+def watch_command(app: AppContext, run_id: int | None, timeout: int | None, as_json: bool) -> int:
     """Follow run RUN_ID to its end and exit with its outcome.
 
-    On a terminal a single live line shows status, current step and elapsed time; otherwise
-    one line per change goes to stderr. When the run fails, the failing step's name, the last
-    30 lines of its logs and the run URL are printed.
+    Without RUN_ID: the latest run this clone started on the current branch (what was just
+    pushed). On a terminal a single live line shows status, current step and elapsed time;
+    otherwise one line per change goes to stderr. When the run fails, the failing step's
+    name, the last 30 lines of its logs and the run URL are printed.
     """
-    from datachonk_hooks.trigger import make_client
+    from datachonk_hooks.trigger import make_client, new_client
 
     settings = app.settings(timeout=timeout)
-    with make_client(settings, app.env) as client:
-        return _watch(client, run_id, settings.timeout, as_json).exit_code
+    seconds = settings.timeout
+    if run_id is None:
+        started = time.monotonic()
+        record = _latest_run(app, wait=seconds)
+        seconds = max(1, seconds - round(time.monotonic() - started))  # one --timeout in all
+        assert record.run_id is not None
+        run_id = record.run_id
+        _say(
+            f"watching run {run_id} of job {record.job_id} for {record.sha[:7]}"
+            f" ({record.branch}), the latest this clone started on that branch",
+            err=True,
+        )
+        # the host and account it was started on, even if datachonk.yaml moved on since
+        client = new_client(record.host, record.account_id, app.env)
+    else:
+        client = make_client(settings, app.env)
+    with client:
+        return _watch(client, run_id, seconds, as_json).exit_code
+
+
+def _latest_run(app: AppContext, *, wait: float) -> Any:
+    """The ledger's newest run on the branch HEAD is on, for `watch` without a RUN_ID (the
+    run of a push still on its way is waited for, up to `wait` seconds); a one-line error
+    (exit 2) naming what to do when there is none to choose."""
+    from datachonk_hooks.gitrepo import branch_of, open_repo
+    from datachonk_hooks.history import NothingToWatchError, latest_run_on
+    from datachonk_hooks.ledger import Ledger, ledger_file
+
+    give_id = "give the RUN_ID to watch (`datachonk-hook history` lists the runs)"
+    try:
+        repo = open_repo(app.cwd)
+    except DatachonkError as exc:
+        raise NothingToWatchError(f"watch: no RUN_ID given and {exc}; {give_id}") from None
+    branch = branch_of(repo, "HEAD")
+    if branch is None:
+        raise NothingToWatchError(f"watch: HEAD is not on a branch (detached); {give_id}")
+    record = None
+    if ledger_file(repo).exists():  # watching creates no ledger
+        with Ledger.for_repo(repo) as ledger:
+            record = latest_run_on(ledger, branch, wait=wait, say=lambda line: _say(line, err=True))
+    if record is None:
+        raise NothingToWatchError(
+            f"watch: this clone has started no run on {branch} yet; {give_id}, or trigger one"
+            " (`datachonk-hook run`)"
+        )
+    return record
 
 
 @cli.command("cancel")
@@ -504,7 +561,8 @@ def retry_command(app: AppContext) -> int:
     """Deliver the triggers that are still pending (dbt Cloud was down, a 5xx, a 429).
 
     A trigger whose earlier attempt had no answer is first looked up in dbt Cloud, so it
-    never starts a second run. Exit 0 when nothing is left pending, 5 otherwise.
+    never starts a second run. One pushed while no host was configured goes to the host
+    configured now. Exit 0 when nothing is left pending, 5 otherwise.
     """
     from datachonk_hooks.gitrepo import open_repo
     from datachonk_hooks.landing import deliver_pending
@@ -512,7 +570,8 @@ def retry_command(app: AppContext) -> int:
     from datachonk_hooks.trigger import ClientPool
 
     repo = open_repo(app.cwd)
-    pool = ClientPool(app.env)
+    # a trigger pushed while no host was configured goes to the host configured now
+    pool = ClientPool(app.env, configured_host=lambda: app.settings().host)
     try:
         with Ledger.for_repo(repo) as ledger:
             busy = ledger.in_flight()
@@ -533,16 +592,32 @@ def retry_command(app: AppContext) -> int:
 
 @cli.command("history")
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Show the statuses the ledger holds; ask dbt Cloud nothing.",
+)
 @json_option
 @pass_app
-def history_command(app: AppContext, limit: int, as_json: bool) -> int:
-    """Recent triggers: commit, branch, job, run, status and cause; pending ones say why."""
+def history_command(app: AppContext, limit: int, as_json: bool, offline: bool) -> int:
+    """Recent triggers: commit, branch, job, run, status and cause; pending ones say why.
+
+    Runs the ledger does not know as ended are asked about once each (a few seconds at
+    most), so a run that ended unwatched is not shown as Queued; `--offline` skips that.
+    """
     from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.history import history_json, history_lines
+    from datachonk_hooks.history import history_json, history_lines, refresh_statuses
     from datachonk_hooks.ledger import Ledger
 
     with Ledger.for_repo(open_repo(app.cwd)) as ledger:
         records = ledger.history(limit)
+        if not offline:
+            refreshed = refresh_statuses(
+                ledger, records, app.env, configured_host=lambda: app.settings().host
+            )
+            records = refreshed.records
+            if refreshed.note:
+                _say(refreshed.note, err=True)
     if as_json:
         echo_json(history_json(records))
     else:
@@ -628,9 +703,15 @@ def push_command(
         return ExitCode.API
     if outcome.git_exit_code != 0:
         return outcome.git_exit_code
-    if not wait or not outcome.delivered:
+    if not outcome.delivered:
         return ExitCode.OK
     settings = app.settings(timeout=timeout)
+    if not (wait or settings.target_for_branch(outcome.delivered[0].branch).wait):
+        from datachonk_hooks.landing import spawn_waiter
+
+        for push_id in outcome.push_ids:  # it follows the runs, as after a plain `git push`
+            spawn_waiter(repo, push_id, app.env)
+        return ExitCode.OK
     worst = ExitCode.OK
     with make_client(settings, app.env) as client:
         for record in outcome.delivered:

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 from datachonk_hooks.cause import MAX_CAUSE
 from datachonk_hooks.errors import ConfigError
 
-DEFAULT_HOST: Final = "https://cloud.getdbt.com"
+#: what an access URL looks like, for messages (dbt Cloud gives every account its own)
+EXAMPLE_HOST: Final = "https://ab123.us1.dbt.com"
 DEFAULT_MARKER: Final = r"(?i)generated\s+(by|with)\s+datachonk"
 DEFAULT_TRAILER: Final = "Generated-by: DataChonk"
 DEFAULT_CAUSE: Final = "{subject}"
@@ -42,7 +43,15 @@ MAX_TIMEOUT: Final = 7 * 24 * 3600
 
 # CLOUD_KEYS, the keys allowed under deploy.dbt_cloud, is built from the value parsers at the end
 DETECT_KEYS: Final = ("marker", "trailer")
-JOB_KEYS: Final = ("branch", "job_id", "schema_override", "select_changed", "wait", "auto_trigger")
+JOB_KEYS: Final = (
+    "branch",
+    "job_id",
+    "schema_override",
+    "select_changed",
+    "wait",
+    "follow",
+    "auto_trigger",
+)
 MAX_SCHEMA: Final = 63  # the shortest common limit (PostgreSQL identifiers)
 
 _CLOUD = "deploy.dbt_cloud"
@@ -77,6 +86,7 @@ class JobRoute:
     schema_override: str | None = None  # may use {branch}, made safe for a schema name
     select_changed: bool | None = None
     wait: bool | None = None
+    follow: bool | None = None
     auto_trigger: bool | None = None
 
 
@@ -88,6 +98,8 @@ class JobTarget:
     auto_trigger: bool
     select_changed: bool
     wait: bool
+    #: the landing waiter follows the run to its end and records how it ended
+    follow: bool
     schema_override: str | None
     #: where it came from, for `doctor` and dry runs: "jobs[0] (branch main)" or "job_id"
     source: str
@@ -120,12 +132,33 @@ class Overrides:
 
 _NO_OVERRIDES: Final = Overrides()
 
+#: how a host is set, for the no-host message of everything that reads the settings
+SET_HOST: Final = f"set {_CLOUD}.host in {CONFIG_NAME} (or {ENV_HOST})"
+
+
+class NoHostError(ConfigError):
+    """No dbt Cloud host is configured (exit 2).
+
+    There is no default host: the legacy https://cloud.getdbt.com stopped serving API
+    clients on 2026-11-01, and every account has its own access URL, which only its owner
+    can look up. So the message says what is missing, how to set it (`how`, which differs
+    for `connect` and the local API) and where to find the value, in one line.
+    """
+
+    def __init__(self, how: str = SET_HOST) -> None:
+        super().__init__(
+            f"no dbt Cloud host: {how} to your account's access URL, shown in dbt Cloud under"
+            f" Account settings; it looks like {EXAMPLE_HOST}"
+        )
+
 
 @dataclass(frozen=True)
 class Settings:
     """The validated configuration, after flags > environment > datachonk.yaml > defaults."""
 
-    host: str = DEFAULT_HOST  # normalised: scheme://host[:port], no trailing slash, no path
+    #: normalised: scheme://host[:port], no trailing slash, no path; None when not configured
+    #: (there is no default: see NoHostError), so each use decides, `require_host` or not
+    host: str | None = None
     account_id: int | None = None
     project_id: int | None = None
     job_id: int | None = None
@@ -134,6 +167,10 @@ class Settings:
     cause: str = DEFAULT_CAUSE
     select_changed: bool = False
     wait: bool = False
+    #: the landing waiter follows pushed runs to their end (the outcome lines)
+    follow: bool = True
+    #: a desktop notification when a followed run ends
+    notify: bool = False
     timeout: int = DEFAULT_TIMEOUT
     detect: DetectRules = field(default_factory=DetectRules)
     cancel_superseded: bool = False
@@ -145,6 +182,12 @@ class Settings:
     def configured(self) -> bool:
         """True when an account id is known, i.e. a dbt Cloud connection is set up."""
         return self.account_id is not None
+
+    def require_host(self) -> str:
+        """The host, or the NoHostError that says how to set it and where to find it."""
+        if self.host is None:
+            raise NoHostError()
+        return self.host
 
     def require_account_id(self) -> int:
         """The account id, or a ConfigError that says the ways to set one."""
@@ -166,6 +209,7 @@ class Settings:
                     auto_trigger=_first(route.auto_trigger, self.auto_trigger),
                     select_changed=_first(route.select_changed, self.select_changed),
                     wait=_first(route.wait, self.wait),
+                    follow=_first(route.follow, self.follow),
                     schema_override=(
                         schema.replace("{branch}", schema_name(name)) if schema else None
                     ),
@@ -176,6 +220,7 @@ class Settings:
             auto_trigger=self.auto_trigger,
             select_changed=self.select_changed,
             wait=self.wait,
+            follow=self.follow,
             schema_override=None,
             source="job_id",
         )
@@ -218,7 +263,7 @@ def normalize_host(value: str, *, where: str) -> str:
     if "@" in raw:  # never quoted back: it may hold a password
         raise _error(f"{where}: a host URL must not contain a user name or password")
     shown = _show(raw)
-    expected = f"expected the account's access URL such as {DEFAULT_HOST}"
+    expected = f"expected the account's access URL such as {EXAMPLE_HOST}"
     if not raw or any(char.isspace() for char in raw):
         raise _error(f"{where}: {expected}, got {shown}")
     url = raw if "://" in raw else f"https://{raw}"
@@ -928,6 +973,8 @@ _VALUE_PARSERS: Final[dict[str, Callable[..., Any]]] = {
     "cause": _parse_cause,
     "select_changed": _parse_bool,
     "wait": _parse_bool,
+    "follow": _parse_bool,
+    "notify": _parse_bool,
     "timeout": parse_timeout,
     "cancel_superseded": _parse_bool,
     "remote": _parse_remote,

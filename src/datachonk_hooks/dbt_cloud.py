@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 from urllib.parse import urljoin, urlsplit
 
 from datachonk_hooks import __version__
@@ -95,6 +95,27 @@ class RunStatus(IntEnum):
     @property
     def is_terminal(self) -> bool:
         return self in (RunStatus.SUCCESS, RunStatus.ERROR, RunStatus.CANCELLED)
+
+    @property
+    def hint(self) -> str | None:
+        """What the status means for the person who pushed (the status table in the README);
+        None where dbt Cloud's own name says it all (Starting, unknown codes)."""
+        return _STATUS_HINTS.get(self)
+
+    @property
+    def described(self) -> str:
+        """`Queued (waiting for an available runner)`: the label with its hint."""
+        hint = self.hint
+        return f"{self.label} ({hint})" if hint else self.label
+
+
+_STATUS_HINTS: Final[dict[RunStatus, str]] = {
+    RunStatus.QUEUED: "waiting for an available runner",
+    RunStatus.RUNNING: "monitor progress",
+    RunStatus.SUCCESS: "models are live",
+    RunStatus.ERROR: "one or more steps failed",
+    RunStatus.CANCELLED: "re-trigger if needed: `datachonk-hook run --force`",
+}
 
 
 @dataclass(frozen=True)
@@ -190,6 +211,9 @@ class Run:
             "id": self.id,
             "status": int(self.status),
             "status_humanized": self.status.label,
+            # what the status means for whoever pushed (the README's Run statuses table)
+            "status_hint": self.status.hint,
+            "status_description": self.status.described,
             "is_complete": self.is_complete,
             "status_message": self.status_message,
             "account_id": self.account_id,

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from datachonk_hooks.account import Workspace, client_for, is_legacy_host
-from datachonk_hooks.config import ENV_ACCOUNT_ID, Settings, find_config_file, load_settings_file
+from datachonk_hooks.config import (
+    ENV_ACCOUNT_ID,
+    EXAMPLE_HOST,
+    SET_HOST,
+    Settings,
+    find_config_file,
+    load_settings_file,
+)
 from datachonk_hooks.credentials import Token, resolve_token
 from datachonk_hooks.dbt_cloud import (
     AuthenticationError,
@@ -34,6 +41,8 @@ if TYPE_CHECKING:
 HOOK_ID = "datachonk-dbt-cloud"
 PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
 CONNECT = "run `datachonk-hook connect`"
+#: what a check that talks to dbt Cloud says while no host is configured
+NEEDS_HOST = "needs the dbt Cloud host (see the host check)"
 # `- id: datachonk-dbt-cloud` on a line that is not commented out
 _HOOK_ID_LINE = re.compile(
     rf"^[ \t]*(?:-[ \t]+)?id:[ \t]*[\"']?{re.escape(HOOK_ID)}[\"']?[ \t]*(?:#.*)?$", re.MULTILINE
@@ -177,6 +186,8 @@ class _Doctor:
         if self.settings is None or self.settings.account_id is None:
             return Check(name, None, "needs the account from datachonk.yaml")
         host, account_id = self.settings.host, self.settings.account_id
+        if host is None:  # tokens are stored per host; the host check says how to set it
+            return Check(name, None, NEEDS_HOST)
         try:
             self.token = resolve_token(self.ws.env, host=host, account_id=account_id)
         except DatachonkError as exc:  # none found (it says how to add one), or an unsafe file
@@ -185,9 +196,11 @@ class _Doctor:
 
     def token_accepted(self) -> Check:
         name = "dbt Cloud"
+        if self.settings is not None and self.settings.host is None:
+            return Check(name, None, NEEDS_HOST)
         if self.settings is None or self.token is None:
             return Check(name, None, "needs a token")
-        host, account_id = self.settings.host, self.settings.account_id
+        host, account_id = self.settings.require_host(), self.settings.account_id
         try:
             with self._client() as client:
                 self.projects = client.list_projects(with_repository=True)
@@ -225,6 +238,17 @@ class _Doctor:
         if self.settings is None:
             return Check(name, None, "needs datachonk.yaml")
         host = self.settings.host
+        if host is None and not self.settings.configured:  # `connect` sets both
+            return Check(name, None, "needs the account from datachonk.yaml")
+        if host is None:
+            return Check(
+                name,
+                False,
+                "no dbt Cloud host is configured (there is no default: cloud.getdbt.com no"
+                " longer serves API clients)",
+                f"{SET_HOST} to your account's access URL, shown in dbt Cloud under Account"
+                f" settings; it looks like {EXAMPLE_HOST}",
+            )
         if not is_legacy_host(host):
             return Check(name, True, f"{host} is not the legacy cloud.getdbt.com")
         if self.rejected:
@@ -248,6 +272,8 @@ class _Doctor:
     def project(self) -> Check:
         name = "project"
         settings = self.settings
+        if settings is not None and settings.host is None:
+            return Check(name, None, NEEDS_HOST)
         if settings is None or not self.connected:
             return Check(name, None, "needs a working connection")
         if settings.project_id is None:
@@ -304,6 +330,9 @@ class _Doctor:
 
     def job_checks(self) -> Iterator[Check]:
         settings = self.settings
+        if settings is not None and settings.host is None:
+            yield Check("job", None, NEEDS_HOST)
+            return
         if settings is None or not self.connected:
             yield Check("job", None, "needs a working connection")
             return

@@ -148,6 +148,14 @@ def run_pre_push(
         git_dry_run = command is not None and command.dry_run
     if git_dry_run:
         for _, trigger in triggers:
+            if trigger.host is None:
+                from datachonk_hooks.config import NoHostError
+
+                echo(
+                    f"{PREFIX} {_describe(trigger)} {_for(trigger)} would stay pending:"
+                    f" {NoHostError()} (dry run: nothing recorded)"
+                )
+                continue
             echo(
                 f"{PREFIX} {_describe(trigger)} would run {_for(trigger)} once the push lands"
                 " (dry run: nothing recorded)"
@@ -209,7 +217,12 @@ def _show_dry_run(
         if plan.trigger is None:
             echo(f"  nothing to trigger: {plan.skipped}")
             continue
-        echo(f"  would POST {plan.trigger.url}")
+        if plan.trigger.url is None:
+            from datachonk_hooks.config import NoHostError
+
+            echo(f"  would stay pending: {NoHostError()}")
+        else:
+            echo(f"  would POST {plan.trigger.url}")
         for line in json.dumps(plan.trigger.request.body(), indent=2).splitlines():
             echo(f"  {line}")
 
@@ -227,8 +240,9 @@ def _hand_over(
 ) -> None:
     """Record the triggers as awaiting the push, and start the waiter when there is work.
 
-    Each line says what will really happen: "will run" only with a token dbt Cloud has not
-    refused; without one, or after a refusal, the trigger is recorded and stays pending.
+    First the outcome lines of runs that ended since the last push or command. Each line
+    says what will really happen: "will run" only with a token dbt Cloud has not refused;
+    without one, or after a refusal, the trigger is recorded and stays pending.
     `watch_other_refs`: record the push without triggers too, for the waiter to look at the
     refs the hook was not shown.
     """
@@ -241,6 +255,9 @@ def _hand_over(
     from datachonk_hooks.watchdog import time_left
 
     with Ledger.for_repo(repo, busy_timeout=time_left(LEDGER_BUSY_TIMEOUT)) as ledger:
+        from datachonk_hooks.outcomes import tell
+
+        tell(ledger, echo)  # how earlier runs ended: from the ledger, no network
         has_backlog = bool(ledger.deliverable())
         if not triggers and not has_backlog and not watch_other_refs:
             return
@@ -280,10 +297,16 @@ def _hand_over(
 
 def _promise(ledger: Ledger, trigger: TriggerPlan, env: Mapping[str, str]) -> str:
     """What the hook can honestly say about a trigger it just recorded. The keyring is not
-    opened here (it may ask to be unlocked): `connect` notes a token it keeps there."""
+    opened here (it may ask to be unlocked): `connect` notes a token it keeps there.
+    Without a host the trigger is recorded and stays pending (see `TriggerPlan`): the line
+    says how to set the host, and where to find it."""
     from datachonk_hooks.credentials import token_hint
 
     what = f"{_describe(trigger)} {_for(trigger)}"
+    if trigger.host is None:
+        from datachonk_hooks.config import NoHostError
+
+        return f"{what} stays pending: {NoHostError()}"
     try:
         hint = token_hint(env, trigger.host, trigger.account_id)
     except ConfigError as exc:  # an unsafe or damaged credentials file: the waiter says why

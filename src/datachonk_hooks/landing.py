@@ -13,10 +13,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -335,7 +335,12 @@ def log_line(push_id: int, out: TextIO | None = None) -> Callable[[str], None]:
 
 
 def run_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) -> int:
-    """The body of `datachonk-hook land PUSH_ID` (started by the hook, detached)."""
+    """The body of `datachonk-hook land PUSH_ID` (started by the hook, detached).
+
+    For a push of `datachonk push` (foreground), which judged and delivered it already, it
+    only follows the runs: `datachonk push` without --wait starts it for that.
+    """
+    from datachonk_hooks.follow import follow_runs
     from datachonk_hooks.trigger import ClientPool, without_bad_seconds
 
     env = without_bad_seconds(env, log_line(push_id))  # a typo gets the default, not a crash
@@ -346,18 +351,32 @@ def run_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) ->
             raise DatachonkError(f"no push {push_id} in the ledger")
         ledger.set_push_waiter(push_id)  # first: `retry` can tell when this process dies
         waiter = Waiter(repo, ledger, push, env, emit=log_line(push_id), timeout=timeout)
-        waiter.log(f"waiting for the push to {push.remote_name} to land")
-        ended = waiter.await_push_end()
-        if ended and push.git_pid is not None and not push.foreground:
-            with _bounded(EXTRA_REFS_LIMIT, "looking at the other refs", waiter.log):
-                _add_extra_refs(waiter, env)
-        waiter.judge(ended)
-        pool = ClientPool(env)
+        if not push.foreground:
+            waiter.log(f"waiting for the push to {push.remote_name} to land")
+            ended = waiter.await_push_end()
+            if ended and push.git_pid is not None:
+                with _bounded(EXTRA_REFS_LIMIT, "looking at the other refs", waiter.log):
+                    _add_extra_refs(waiter, env)
+            waiter.judge(ended)
+        pool = ClientPool(env, configured_host=lambda: current_host(repo, env))
         try:
-            with _bounded(DELIVERY_LIMIT, "delivering", waiter.log):
-                deliver_pending(repo, ledger, pool, env, log=waiter.log)
-            with _bounded(_watch_limit(repo, ledger, push_id, env), "watching", waiter.log):
-                _watch_if_asked(repo, ledger, push_id, pool, env, waiter.log)
+            if not push.foreground:
+                with _bounded(DELIVERY_LIMIT, "delivering", waiter.log):
+                    deliver_pending(repo, ledger, pool, env, log=waiter.log)
+            wanted = runs_to_follow(repo, ledger, push_id, env)
+            with _bounded(
+                _follow_limit(wanted),
+                "following the runs",
+                waiter.log,
+                left="runs not seen to their end are asked about by `datachonk-hook history`",
+            ):
+                follow_runs(
+                    ledger,
+                    wanted,
+                    lambda record: pool.get(record.host, record.account_id),
+                    env=env,
+                    log=waiter.log,
+                )
         finally:
             pool.close()
     return 0
@@ -371,9 +390,16 @@ DELIVERY_LIMIT = 300.0
 
 
 @contextmanager
-def _bounded(seconds: float, phase: str, log: Callable[[str], None]) -> Iterator[None]:
+def _bounded(
+    seconds: float,
+    phase: str,
+    log: Callable[[str], None],
+    *,
+    left: str = "what is left stays pending for `datachonk-hook retry`",
+) -> Iterator[None]:
     """Run a phase of the waiter for at most `seconds` (the hook's SIGALRM `Watchdog`), so
-    the detached waiter ends by itself whatever dbt Cloud or the network do."""
+    the detached waiter ends by itself whatever dbt Cloud or the network do; `left` says
+    what becomes of the phase's unfinished work."""
     from datachonk_hooks.watchdog import HookTimeout, Watchdog
 
     if seconds <= 0:
@@ -383,66 +409,38 @@ def _bounded(seconds: float, phase: str, log: Callable[[str], None]) -> Iterator
         with Watchdog(seconds):
             yield
     except HookTimeout:
-        log(
-            f"stopped {phase} after {seconds:g} s, the waiter's bound; what is left stays"
-            " pending for `datachonk-hook retry`"
-        )
+        log(f"stopped {phase} after {seconds:g} s, the waiter's bound; {left}")
 
 
-def _watch_limit(
+def runs_to_follow(
     repo: pygit2.Repository, ledger: Ledger, push_id: int, env: Mapping[str, str]
-) -> float:
-    """The watching phase's bound: the longest `timeout` of the runs it watches, plus a
-    minute for the last polls (0 when nothing is watched)."""
-    timeouts = [
-        settings.timeout
-        for record in ledger.triggers_for_push(push_id)
-        if record.run_id is not None
-        and (settings := pushed_settings(repo, record, env)) is not None
-        and settings.target_for_branch(record.branch).wait
-    ]
-    return max(timeouts, default=-60) + 60.0
+) -> list[tuple[TriggerRecord, float, bool]]:
+    """The runs this waiter follows, each with its job's timeout and whether to notify:
+    its own push's runs, and the unfinished runs of earlier pushes whose waiter stopped
+    (killed while following), unless the pushed datachonk.yaml says `follow: false`."""
+    from datachonk_hooks.follow import FOLLOW_LIMIT
 
-
-def _watch_if_asked(
-    repo: pygit2.Repository,
-    ledger: Ledger,
-    push_id: int,
-    pool: ClientPool,
-    env: Mapping[str, str],
-    log: Callable[[str], None],
-) -> None:
-    """With `wait: true` in the pushed datachonk.yaml, follow the runs and record the end."""
-    from datachonk_hooks.monitor import ChangeLines, watch_run
-
-    for record in ledger.triggers_for_push(push_id):
-        if record.state is not TriggerState.TRIGGERED or record.run_id is None:
+    own = [r for r in ledger.triggers_for_push(push_id) if r.state is TriggerState.TRIGGERED]
+    orphans = ledger.unfollowed_runs(timedelta(seconds=FOLLOW_LIMIT))
+    wanted = []
+    for record in {r.id: r for r in [*own, *orphans]}.values():
+        if record.run_id is None:
             continue
         settings = pushed_settings(repo, record, env)
-        if settings is None or not settings.target_for_branch(record.branch).wait:
+        if settings is None or not settings.target_for_branch(record.branch).follow:
             continue
-        client = pool.get(record.host, record.account_id)
-        result = watch_run(
-            client, record.run_id, timeout=settings.timeout, reporter=ChangeLines(_LogStream(log))
-        )
-        if result.run is not None:
-            ledger.update_run_status(record.id, int(result.run.status))
-        log(result.message.splitlines()[0] if result.message else "")
+        wanted.append((record, float(settings.timeout), settings.notify))
+    return wanted
 
 
-class _LogStream:
-    """Lets the monitor's line reporter write into the waiter's log."""
+def _follow_limit(wanted: Sequence[tuple[TriggerRecord, float, bool]]) -> float:
+    """The following phase's bound: the longest timeout of the runs it follows (at most
+    the waiter's cap) plus a minute for the last polls; 0 when nothing is followed."""
+    from datachonk_hooks.follow import FOLLOW_LIMIT
 
-    def __init__(self, log: Callable[[str], None]) -> None:
-        self._log = log
-
-    def write(self, text: str) -> int:
-        for line in text.splitlines():
-            self._log(line)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
+    if not wanted:
+        return 0.0
+    return min(max(timeout for _, timeout, _ in wanted), FOLLOW_LIMIT) + 60.0
 
 
 def _add_extra_refs(waiter: Waiter, env: Mapping[str, str]) -> None:
@@ -520,6 +518,25 @@ def deliver_pending(
             log(f"job {record.job_id} for {record.sha[:7]} stays pending: {result.error}")
             still_pending.append(result.record)
     return still_pending
+
+
+def current_host(repo: pygit2.Repository, env: Mapping[str, str]) -> str | None:
+    """The host configured now, for triggers pushed while none was (`ClientPool.host_for`):
+    DBT_CLOUD_HOST, else datachonk.yaml as the next push reads it, from HEAD's commit (else
+    the work tree's file). A broken file raises its ConfigError: the trigger stays pending
+    with that reason."""
+    from datachonk_hooks.config import find_config_file, load_settings_file
+    from datachonk_hooks.gitrepo import work_tree
+    from datachonk_hooks.trigger import settings_at
+
+    try:
+        head = None if repo.head_is_unborn else repo.head.peel(pygit2.Commit)
+    except (pygit2.GitError, KeyError, ValueError):
+        head = None
+    if head is None:
+        top = work_tree(repo)
+        return load_settings_file(find_config_file(top, top), env=env).host
+    return settings_at(repo, head, env).host
 
 
 def pushed_settings(
@@ -610,6 +627,8 @@ class ForegroundPush:
     delivered: tuple[TriggerRecord, ...]
     pending: tuple[TriggerRecord, ...]
     recorded: bool  # the pre-push hook ran and recorded this push
+    #: the pushes the hook recorded (a follower can be started for their runs)
+    push_ids: tuple[int, ...] = ()
 
 
 def push_and_deliver(
@@ -656,7 +675,7 @@ def push_and_deliver(
                     for t in ledger.triggers_for_push(push.id)
                     if t.state is TriggerState.PENDING
                 ]
-        pool = ClientPool(env)
+        pool = ClientPool(env, configured_host=lambda: current_host(repo, env))
         try:
             results = [deliver(ledger, trigger_id, pool) for trigger_id in ids]
             for result in results:
@@ -666,4 +685,6 @@ def push_and_deliver(
             pool.close()
         delivered = tuple(r.record for r in results if r.run is not None)
         pending = tuple(r.record for r in results if r.error is not None)
-        return ForegroundPush(done.returncode, delivered, pending, bool(pushes))
+        return ForegroundPush(
+            done.returncode, delivered, pending, bool(pushes), tuple(p.id for p in pushes)
+        )

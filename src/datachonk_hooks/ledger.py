@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import pygit2
 
 #: Bumped whenever the tables change; `_MIGRATIONS[n]` takes a file from version n to n + 1.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: A push still "waiting" this long after it was recorded is abandoned whatever the process
 #: ids say: pids are recycled, and a trigger must not wait for a dead waiter forever.
@@ -124,6 +124,18 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 4: how a followed run ended (the outcome lines and notifications), and when the
+    # developer was told; runs that ended before this version are not told again
+    (
+        "ALTER TABLE triggers ADD COLUMN finished_at TEXT",
+        "ALTER TABLE triggers ADD COLUMN duration_s REAL",
+        "ALTER TABLE triggers ADD COLUMN failed_step_index INTEGER",
+        "ALTER TABLE triggers ADD COLUMN failed_step TEXT",
+        "ALTER TABLE triggers ADD COLUMN error_line TEXT",
+        "ALTER TABLE triggers ADD COLUMN log_tail TEXT",
+        "ALTER TABLE triggers ADD COLUMN told_at TEXT",
+        "UPDATE triggers SET told_at = updated_at WHERE state = 'finished'",
+    ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -156,10 +168,28 @@ class TriggerState(StrEnum):
 
 
 @dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, as the ledger keeps it for the outcome line and `history`.
+
+    The failing step's text is dbt Cloud's (and the dbt project's): kept as received and
+    sanitized where it is shown. `log_tail` holds the last lines of that step's logs.
+    """
+
+    status: int
+    finished_at: datetime | None = None
+    duration_s: float | None = None
+    failed_step_index: int | None = None
+    failed_step: str | None = None
+    error_line: str | None = None
+    log_tail: str | None = None
+
+
+@dataclass(frozen=True)
 class TriggerRecord:
     """One trigger of one dbt Cloud job for one commit, as the ledger holds it."""
 
     id: int
+    #: "" when pushed while no host was configured, until it is sent (`record_host`)
     host: str
     account_id: int
     job_id: int
@@ -181,6 +211,10 @@ class TriggerRecord:
     updated_at: datetime
     #: a send ended without an answer at this time: the run may yet appear in dbt Cloud
     unknown_since: datetime | None = None
+    #: how the run ended, once a follower or a refresh saw its end
+    outcome: RunOutcome | None = None
+    #: when the developer was told that outcome (a line or a notification); None: not yet
+    told_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +253,21 @@ def _to_text(moment: datetime) -> str:
 
 def _from_text(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
+
+
+def _outcome(row: sqlite3.Row) -> RunOutcome | None:
+    """The outcome columns of a finished trigger (None while its run has not ended)."""
+    if row["state"] != TriggerState.FINISHED or row["run_status"] is None:
+        return None
+    return RunOutcome(
+        status=row["run_status"],
+        finished_at=_from_text(row["finished_at"]),
+        duration_s=row["duration_s"],
+        failed_step_index=row["failed_step_index"],
+        failed_step=row["failed_step"],
+        error_line=row["error_line"],
+        log_tail=row["log_tail"],
+    )
 
 
 def _request_json(request: TriggerRequest) -> str:
@@ -571,6 +620,8 @@ class Ledger:
                 created_at=datetime.fromisoformat(row["created_at"]),
                 updated_at=datetime.fromisoformat(row["updated_at"]),
                 unknown_since=_from_text(row["unknown_since"]),
+                outcome=_outcome(row),
+                told_at=_from_text(row["told_at"]),
             )
         except (ValueError, TypeError) as exc:
             raise LedgerError(
@@ -810,6 +861,18 @@ class Ledger:
             (TriggerState.AWAITING_PUSH, TriggerState.PENDING),
             **self._branch_change(self._must_get(self._db, trigger_id), branch),
         )
+
+    def record_host(self, trigger_id: int, host: str) -> TriggerRecord:
+        """Note the host a trigger recorded without one (`host` "": none was configured
+        when it was pushed) was sent to. Only an empty host is filled, and only by the
+        sender that got the run: while pending, the row keeps "" so that each attempt uses
+        the host configured at that time, and a mistyped host is never kept."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE triggers SET host = ?, updated_at = ? WHERE id = ? AND host = ''",
+                (host, self._now(), trigger_id),
+            )
+            return self._trigger(self._must_get(conn, trigger_id))
 
     @staticmethod
     def _branch_change(row: sqlite3.Row, branch: str | None) -> dict[str, object]:
@@ -1100,6 +1163,82 @@ class Ledger:
                     claimed_at=None,
                 )
             return self._update_trigger(conn, trigger_id, run_status=run_status)
+
+    def record_outcome(
+        self, trigger_id: int, outcome: RunOutcome, *, told: bool = False
+    ) -> TriggerRecord:
+        """A run's end, with what the outcome line needs. `told`: the developer saw it end
+        (a foreground `watch`), so it is not told again. A first recorded end is kept: dbt
+        Cloud never changes a finished run, and two followers may see the same end."""
+        if outcome.status not in TERMINAL_RUN_STATUSES:
+            return self.update_run_status(trigger_id, outcome.status)
+        with self._write() as conn:
+            row = self._must_get(conn, trigger_id)
+            told_at = self._now() if told else row["told_at"]
+            if row["state"] == TriggerState.FINISHED and row["finished_at"] is not None:
+                return self._update_trigger(conn, trigger_id, told_at=told_at)
+            return self._update_trigger(
+                conn,
+                trigger_id,
+                state=TriggerState.FINISHED.value,
+                run_status=outcome.status,
+                claimed_by=None,
+                claimed_at=None,
+                finished_at=_to_text(outcome.finished_at) if outcome.finished_at else None,
+                duration_s=outcome.duration_s,
+                failed_step_index=outcome.failed_step_index,
+                failed_step=outcome.failed_step,
+                error_line=outcome.error_line,
+                log_tail=outcome.log_tail,
+                told_at=told_at,
+            )
+
+    def untold(self) -> list[TriggerRecord]:
+        """Runs that ended since the developer was last told, oldest first."""
+        return self._select_triggers(
+            "WHERE state = ? AND told_at IS NULL ORDER BY updated_at, id",
+            (TriggerState.FINISHED.value,),
+        )
+
+    def mark_told(self, trigger_ids: Sequence[int]) -> list[int]:
+        """Mark outcomes as told; returns the ids this call marked (another process telling
+        at the same moment gets the others), so each outcome is told once."""
+        marked = []
+        with self._write() as conn:
+            now = self._now()
+            for trigger_id in trigger_ids:
+                done = conn.execute(
+                    "UPDATE triggers SET told_at = ? WHERE id = ? AND told_at IS NULL",
+                    (now, trigger_id),
+                )
+                if done.rowcount:
+                    marked.append(trigger_id)
+        return marked
+
+    def unfinished_runs(self, limit: int = 50) -> list[TriggerRecord]:
+        """Triggered runs whose end this ledger has not seen, newest first."""
+        return self._select_triggers(
+            "WHERE state = ? AND run_id IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (TriggerState.TRIGGERED.value, limit),
+        )
+
+    def unfollowed_runs(self, max_age: timedelta) -> list[TriggerRecord]:
+        """Unfinished runs of pushes younger than `max_age` whose waiter is not running
+        (on this host: a waiter elsewhere is left alone), oldest first: a waiter killed
+        while following leaves these for the next one."""
+        now = as_utc(self._clock())
+        found = []
+        for record in reversed(self.unfinished_runs(200)):
+            if record.push_id is None or now - as_utc(record.created_at) > max_age:
+                continue
+            push = self.get_push(record.push_id)
+            pid_text, sep, host = ((push.waiter if push else None) or "").partition("@")
+            if sep and host != socket.gethostname():
+                continue
+            if pid_text.isdigit() and pid_alive(int(pid_text)):
+                continue
+            found.append(record)
+        return found
 
     # ------------------------------------------------------------------ queries
 

@@ -7,6 +7,10 @@ not hundreds, and its end is still noticed within half a minute.
 Step names, status messages, run URLs and log lines are dbt Cloud's (and partly the dbt
 project's) text: each goes through `sanitize` before it reaches a terminal or the waiter's
 log, the log excerpt as the one block that keeps its line breaks.
+
+Statuses are shown with what they mean for whoever pushed (`RunStatus.described`, the
+README's Run statuses table): `Queued (waiting for an available runner)` tells a developer
+staring at a run that does not move why it does not, where dbt Cloud's bare word does not.
 """
 
 from __future__ import annotations
@@ -68,8 +72,8 @@ class Reporter(Protocol):
 
 
 def describe(run: Run, elapsed: float) -> str:
-    """`Running · step 4/5 Invoke dbt with `dbt build` · 1m 05s`"""
-    parts = [f"run {run.id}", run.status.label]
+    """`run 7 · Running (monitor progress) · step 4/5 Invoke dbt with `dbt build` · 1m 05s`"""
+    parts = [f"run {run.id}", run.status.described]
     step = run.current_step
     if step is not None and not run.is_complete:
         parts.append(f"step {step.index}/{len(run.steps)} {sanitize(step.name)}")
@@ -185,7 +189,7 @@ def watch_run(
                     )
             remaining = deadline - clock()
             if remaining <= 0:
-                status = run.status.label if run else "unknown"
+                status = run.status.described if run else "unknown"
                 where = f": {sanitize(run.href)}" if run and run.href else ""
                 return WatchResult(
                     run,
@@ -200,19 +204,37 @@ def watch_run(
 
 
 def _finished(run: Run) -> WatchResult:
+    """The last word on a run, with what its end means (the status table's hint), so the
+    developer knows what to do next without looking it up."""
     where = f" {sanitize(run.href)}" if run.href else ""
     if run.status == RunStatus.SUCCESS:
-        return WatchResult(run, ExitCode.OK, f"run {run.id} succeeded{where}")
+        return WatchResult(
+            run, ExitCode.OK, f"run {run.id} succeeded: {RunStatus.SUCCESS.hint}{where}"
+        )
     if run.status == RunStatus.CANCELLED:
-        why = f": {sanitize(run.status_message)}" if run.status_message else ""
-        return WatchResult(run, ExitCode.RUN_CANCELLED, f"run {run.id} was cancelled{why}{where}")
+        # dbt Cloud's "Cancelled by user." ends a sentence; the hint goes on after a ";"
+        said = (run.status_message or "").strip().rstrip(".")
+        why = f": {sanitize(said)}" if said else ""
+        return WatchResult(
+            run,
+            ExitCode.RUN_CANCELLED,
+            f"run {run.id} was cancelled{why}; {_retrigger_hint(run)}{where}",
+        )
     return WatchResult(run, ExitCode.RUN_ERROR, failure_report(run))
+
+
+def _retrigger_hint(run: Run) -> str:
+    """The Cancelled hint, naming the run's commit when known: a bare `run --force` would
+    trigger HEAD, which need not be the commit of the cancelled run."""
+    if not run.git_sha:
+        return str(RunStatus.CANCELLED.hint)
+    return f"re-trigger if needed: `datachonk-hook run --force --ref {sanitize(run.git_sha)[:12]}`"
 
 
 def failure_report(run: Run) -> str:
     """The failing step's name, the last lines of its logs and the run URL."""
     why = f": {sanitize(run.status_message)}" if run.status_message else ""
-    lines = [f"run {run.id} failed{why}"]
+    lines = [f"run {run.id} failed ({run.status.hint or run.status.label}){why}"]
     step = run.failed_step
     if step is not None:
         lines.append(f"failing step {step.index}: {sanitize(step.name)}")

@@ -18,7 +18,8 @@ For each pushed ref with a base this clone has the push is skipped when:
   rule. Each project file's `model-paths` come from a small cache keyed by its blob id,
   filled by the slow path (`detect`), so a miss falls through and the next push hits;
 - the ledger holds no trigger the hook would deliver (pending, sending or awaiting a push:
-  a superset of `Ledger.deliverable`), so the backlog still reaches the waiter.
+  a superset of `Ledger.deliverable`), so the backlog still reaches the waiter, and no run
+  that ended untold (`Ledger.untold`), so its outcome line is printed on this push.
 
 The cache (`<git common dir>/datachonk/prefilter.cache`) also keeps the detection rules
 parsed from a datachonk.yaml with a `detect:` section, by a digest of its text, so a push of
@@ -327,7 +328,9 @@ def _has_backlog(common_dir: str, cache: Cache) -> bool:
         conn = sqlite3.connect(uri, uri=True, timeout=0.5)
         try:
             row = conn.execute(
-                f"SELECT 1 FROM triggers WHERE state IN ({marks}) LIMIT 1", BACKLOG_STATES
+                f"SELECT 1 FROM triggers WHERE state IN ({marks})"
+                " OR (state = 'finished' AND told_at IS NULL) LIMIT 1",
+                BACKLOG_STATES,
             ).fetchone()
         finally:
             conn.close()
@@ -533,7 +536,7 @@ def _why_not_skip(
     if reason is None:
         reason = _paths_reason(updates, changed)
     if reason is None and _State.backlog:
-        return "the ledger holds triggers to deliver"
+        return "the ledger holds triggers to deliver or outcomes to tell"
     return reason
 
 

@@ -24,6 +24,8 @@ import threading
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import replace
+from datetime import timedelta
 from typing import Annotated, Any, Final
 
 import pygit2
@@ -54,18 +56,21 @@ from datachonk_hooks.dbt_cloud import (
     BadRequestError,
     BadResponseError,
     DbtCloudClient,
+    DbtCloudError,
     NotFoundError,
     PermissionDeniedError,
     Project,
     RateLimitedError,
     RedirectError,
+    Run,
+    RunStatus,
     ServerError,
     UnknownOutcomeError,
     UnreachableError,
 )
 from datachonk_hooks.errors import ConfigError, DatachonkError, GitError
 from datachonk_hooks.gitrepo import open_repo, work_tree
-from datachonk_hooks.ledger import LedgerError
+from datachonk_hooks.ledger import Ledger, LedgerError, TriggerRecord
 from datachonk_hooks.sanitize import sanitize, unsafe_characters
 from datachonk_hooks.trigger import (
     AwaitingPushError,
@@ -107,7 +112,9 @@ class ConnectRequest(_Body):
     host: str | None = Field(
         default=None,
         max_length=2048,
-        description="The account's access URL; default https://cloud.getdbt.com.",
+        description="The account's access URL (dbt Cloud, Account settings), such as"
+        " https://ab123.us1.dbt.com. Default: the host in datachonk.yaml (or DBT_CLOUD_HOST);"
+        " without one there, 400 config_error (there is no default host).",
     )
     project_id: _Id | None = None
     job_id: _Id | None = None
@@ -241,6 +248,15 @@ class RunOut(BaseModel):
         description="1 Queued, 2 Starting, 3 Running, 10 Success, 20 Error, 30 Cancelled."
     )
     status_humanized: str
+    status_hint: str | None = Field(
+        description="What the status means for whoever pushed: Queued: waiting for an available"
+        " runner; Running: monitor progress; Success: models are live; Error: one or more"
+        " steps failed; Cancelled: re-trigger if needed. Null for Starting."
+    )
+    status_description: str = Field(
+        description="status_humanized with its hint, e.g. `Queued (waiting for an available"
+        " runner)`."
+    )
     is_complete: bool
     status_message: str | None
     account_id: int | None
@@ -274,7 +290,7 @@ class ProjectOut(BaseModel):
 class StatusResponse(BaseModel):
     """As `datachonk-hook status --json`: problems are reported here, not as errors."""
 
-    host: str
+    host: str | None = Field(description="The access URL in force; null when none is set.")
     account_id: int | None
     project_id: int | None
     job_id: int | None
@@ -767,15 +783,28 @@ def create_app(workspace: Workspace, *, api_key: str, loopback_only: bool = True
         repo = open_repo(workspace.cwd)
         plan = plan_api_trigger(settings, repo, wanted)
         with client(settings) as dbt_cloud:
-            outcome = trigger_through_ledger(
-                repo,
-                plan,
-                dbt_cloud,
-                force=wanted.force,
-                echo=lambda line: log.info("%s", sanitize(line)),
-            )
+            try:
+                outcome = trigger_through_ledger(
+                    repo,
+                    plan,
+                    dbt_cloud,
+                    force=wanted.force,
+                    echo=lambda line: log.info("%s", sanitize(line)),
+                )
+            except DbtCloudError as exc:
+                # a repeat whose run dbt Cloud cannot tell about now: the ledger can
+                known = None if wanted.force or not exc.transient else _known_run(repo, plan)
+                if known is None:
+                    raise
+                log.info("%s; answering run %s from the ledger", sanitize(str(exc)), known.run_id)
+                return TriggerRunResponse(
+                    triggered=False, run=RunOut.model_validate(_shown(_ledger_run(known).to_json()))
+                )
+            run = outcome.run
+            if not outcome.triggered:
+                run = _whole(run, dbt_cloud, repo, plan)
         return TriggerRunResponse(
-            triggered=outcome.triggered, run=RunOut.model_validate(_shown(outcome.run.to_json()))
+            triggered=outcome.triggered, run=RunOut.model_validate(_shown(run.to_json()))
         )
 
     @app.get(
@@ -813,6 +842,56 @@ def _projects_out(projects: Sequence[Project] | None) -> list[ProjectOut] | None
     if projects is None:
         return None
     return [ProjectOut.model_validate(_shown(item)) for item in projects_json(projects)]
+
+
+def _known_run(repo: pygit2.Repository, plan: TriggerPlan) -> TriggerRecord | None:
+    """The run the ledger holds for the plan's commit and job: what a repeated trigger-run
+    answers with."""
+    sha = plan.request.git_sha
+    if not sha:
+        return None
+    with Ledger.for_repo(repo) as ledger:
+        record = ledger.find(plan.account_id, plan.job_id, sha)
+    return record if record is not None and record.run_id is not None else None
+
+
+def _whole(run: Run, dbt_cloud: DbtCloudClient, repo: pygit2.Repository, plan: TriggerPlan) -> Run:
+    """A repeat answers the existing run as a first trigger-run would have: with its cause
+    and job name, which the ledger's quick status lookup leaves out. Asked once more of dbt
+    Cloud (with the job, the trigger and the steps); if that fails, the cause is the one the
+    ledger recorded, which is the one sent."""
+    if run.cause is not None and run.job_name is not None:
+        return run
+    try:
+        return dbt_cloud.get_run(run.id)
+    except DbtCloudError as exc:
+        log.info("%s; the run's cause comes from the ledger", sanitize(str(exc)))
+        known = _known_run(repo, plan)
+        cause = known.request.cause if known is not None and known.run_id == run.id else None
+        return replace(run, cause=run.cause or cause)
+
+
+def _ledger_run(record: TriggerRecord) -> Run:
+    """A run as the ledger last knew it (dbt Cloud could not be asked): the ids, commit,
+    branch, cause and URL it recorded, the last status seen, and how it ended if it did.
+    The job name and the steps are dbt Cloud's alone, so they are left out."""
+    assert record.run_id is not None
+    outcome = record.outcome
+    # a run whose status was never seen was queued when dbt Cloud accepted it
+    status = RunStatus(record.run_status) if record.run_status is not None else RunStatus.QUEUED
+    duration = outcome.duration_s if outcome is not None else None
+    return Run(
+        id=record.run_id,
+        status=status,
+        account_id=record.account_id,
+        job_id=record.job_id,
+        git_sha=record.sha,
+        git_branch=record.request.git_branch,
+        cause=record.request.cause,
+        href=record.run_url,
+        finished_at=outcome.finished_at if outcome is not None else None,
+        duration=timedelta(seconds=duration) if duration is not None else None,
+    )
 
 
 def plan_api_trigger(

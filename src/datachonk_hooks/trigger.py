@@ -31,9 +31,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TriggerPlan:
-    """A trigger ready to send: where, which job, and the exact body."""
+    """A trigger ready to send: where, which job, and the exact body.
 
-    host: str
+    `host` None: a push planned while no host was configured. It is recorded all the same
+    (with an empty host in the ledger) and stays pending; `deliver` sends it to the host
+    configured when it is sent (`ClientPool.host_for`), and the ledger then notes that host.
+    """
+
+    host: str | None
     account_id: int
     job_id: int
     request: TriggerRequest
@@ -41,7 +46,10 @@ class TriggerPlan:
     route: str = "job_id"
 
     @property
-    def url(self) -> str:
+    def url(self) -> str | None:
+        """Where the trigger is POSTed; None while no host is configured."""
+        if self.host is None:
+            return None
         return f"{self.host}/api/v2/accounts/{self.account_id}/jobs/{self.job_id}/run/"
 
     def add_to(
@@ -56,7 +64,7 @@ class TriggerPlan:
     ) -> tuple[TriggerRecord, bool]:
         """Record this trigger in the ledger: (its row, whether it is new); see `add_trigger`."""
         return ledger.add_trigger(
-            host=self.host,
+            host=self.host or "",  # "": no host yet; `deliver` takes the one configured then
             account_id=self.account_id,
             job_id=self.job_id,
             request=self.request,
@@ -122,6 +130,7 @@ def plan_manual_trigger(
         subject=commit.subject, sha=commit.sha, branch=branch, author=commit.author
     )
     account_id = settings.require_account_id()
+    host = settings.require_host()
     target = settings.target_for_branch(branch)
     request = TriggerRequest(
         cause=literal_cause(cause) if cause is not None else build_cause(context, settings.cause),
@@ -137,7 +146,7 @@ def plan_manual_trigger(
             " --trigger-dbt-run`), or pass --allow-unpushed"
         )
     return TriggerPlan(
-        host=settings.host,
+        host=host,
         account_id=account_id,
         job_id=chosen,
         request=request,
@@ -235,8 +244,10 @@ def new_client(
 
 
 def make_client(settings: Settings, env: Mapping[str, str]) -> DbtCloudClient:
-    """A client for the configured account."""
-    return new_client(settings.host, settings.require_account_id(), env)
+    """A client for the configured account; a ConfigError when the account or the host is
+    not configured (the account first: without one, `connect` sets up both)."""
+    account_id = settings.require_account_id()
+    return new_client(settings.require_host(), account_id, env)
 
 
 # ----------------------------------------------------------------------------- pushes
@@ -395,7 +406,9 @@ def plan_push_update(
 
     `force` (`datachonk push --trigger-dbt-run`) triggers even without generated models and
     with `auto_trigger: false`. Only a push to the remote dbt Cloud builds from
-    (`deploy.dbt_cloud.remote`, by name or by URL) triggers.
+    (`deploy.dbt_cloud.remote`, by name or by URL) triggers. Without a configured host the
+    trigger is planned all the same, with host None: the push is recorded, nothing is sent
+    anywhere, and it stays pending until a host is configured (see `TriggerPlan`).
     """
     if update.is_delete:
         return UpdatePlan(update, skipped="a deleted ref")
@@ -498,14 +511,41 @@ class ClientPool:
 
     env: Mapping[str, str]
     factory: Callable[[str, int, Mapping[str, str]], DbtCloudClient] | None = None
+    #: the host configured now, for triggers recorded while none was (see `host_for`);
+    #: called only when such a trigger is sent. Default: DBT_CLOUD_HOST alone.
+    configured_host: Callable[[], str | None] | None = None
     _clients: dict[tuple[str, int], DbtCloudClient] = field(default_factory=dict)
 
     @classmethod
     def of(cls, client: DbtCloudClient) -> ClientPool:
-        """A pool holding one ready client (its owner closes it)."""
-        pool = cls(env={})
+        """A pool holding one ready client (its owner closes it); its host is the
+        configured one."""
+        pool = cls(env={}, configured_host=lambda: client.host)
         pool._clients[(client.host, client.account_id)] = client
         return pool
+
+    def host_for(self, record: TriggerRecord) -> str:
+        """Where to send `record`: its recorded host, else the host configured now.
+
+        A push made while no host was configured records its trigger with an empty host
+        rather than guessing one (there is no default host any more); it goes to whatever
+        host is configured when it is finally sent, so fixing datachonk.yaml (or setting
+        DBT_CLOUD_HOST) and running `retry` delivers it. Still none: a NoHostError, which
+        keeps the trigger pending with that message as its reason, and nothing is sent.
+        """
+        if record.host:
+            return record.host
+        if self.configured_host is not None:
+            host = self.configured_host()
+        else:
+            from datachonk_hooks.config import load_settings_file
+
+            host = load_settings_file(None, env=self.env).host
+        if host is None:
+            from datachonk_hooks.config import NoHostError
+
+            raise NoHostError()
+        return host
 
     def get(self, host: str, account_id: int) -> DbtCloudClient:
         key = (host, account_id)
@@ -537,7 +577,9 @@ def deliver(
     and adopted when found. When an earlier send ended without an answer (or its sender died
     mid-send), dbt Cloud may still create that run: the lookup waits for that send's read
     timeout to pass, and for QUIET_PERIOD (or twice the read timeout, if longer) after it
-    the trigger is only looked up, never sent again.
+    the trigger is only looked up, never sent again. A trigger recorded without a host goes
+    to the host configured now (`ClientPool.host_for`); with none it stays pending, sent
+    nowhere, like one without a token.
     """
     from datachonk_hooks.dbt_cloud import (
         AuthenticationError,
@@ -559,8 +601,10 @@ def deliver(
         unknown = unknown or before.claimed_at
     adopted = False
     posted_at: datetime | None = None
+    host = record.host
     try:
-        client = pool.get(record.host, record.account_id)
+        host = pool.host_for(record)  # no host configured: pending, nothing sent anywhere
+        client = pool.get(host, record.account_id)
         run = None
         since = record.first_attempt_at
         if record.attempts > 1 and since is not None:
@@ -593,7 +637,7 @@ def deliver(
     except (DbtCloudError, ConfigError) as exc:
         if isinstance(exc, AuthenticationError | PermissionDeniedError):
             ledger.note_token_refused(
-                record.host, record.account_id, exc.status or 401, client.token.fingerprint
+                host, record.account_id, exc.status or 401, client.token.fingerprint
             )
         no_answer = isinstance(exc, UnknownOutcomeError)
         pending = ledger.mark_pending(
@@ -607,10 +651,12 @@ def deliver(
             unknown_since=posted_at or unknown or sent_at,
         )
         raise
+    if not record.host:  # recorded without a host: note where its run is
+        ledger.record_host(trigger_id, host)
     record = ledger.mark_triggered(
         trigger_id, run_id=run.id, run_url=run.href, run_status=int(run.status)
     )
-    ledger.note_token_accepted(record.host, record.account_id)
+    ledger.note_token_accepted(host, record.account_id)
     return Delivery(record, run, adopted=adopted)
 
 
@@ -656,7 +702,9 @@ def trigger_through_ledger(
                 f"{sha[:7]} already triggered run {row.run_id} of job {plan.job_id};"
                 " use --force to trigger it again"
             )
-            return ManualTrigger(client.get_run(row.run_id, related=()), triggered=False)
+            return ManualTrigger(
+                client.get_run(row.run_id, related=("job", "trigger")), triggered=False
+            )
         if row.state is TriggerState.AWAITING_PUSH:
             raise AwaitingPushError(
                 f"{sha[:7]} is waiting for its push to land and will be triggered then (see"
@@ -706,7 +754,9 @@ def _await_other_sender(
         assert record is not None
         if record.run_id is not None:
             echo(f"{record.sha[:7]} triggered run {record.run_id} of job {record.job_id}")
-            return Delivery(record, client.get_run(record.run_id, related=()), skipped=True)
+            return Delivery(
+                record, client.get_run(record.run_id, related=("job", "trigger")), skipped=True
+            )
         if record.state is not TriggerState.SENDING:
             return deliver(ledger, trigger_id, ClientPool.of(client))
         time.sleep(0.2)
@@ -716,7 +766,8 @@ def _await_other_sender(
 
 
 def remember_run_status(repo_dir: Path, run: Run) -> None:
-    """Note a watched run's status in the ledger when the run is one we triggered.
+    """Note a watched run's status in the ledger when the run is one we triggered; an end
+    seen here counts as told (the watcher saw it).
 
     Best effort: watching works outside a repository and with a broken ledger too.
     """
@@ -728,7 +779,14 @@ def remember_run_status(repo_dir: Path, run: Run) -> None:
         if not ledger_file(repo).exists():
             return
         with Ledger.for_repo(repo) as ledger:
-            ledger.record_run_status(run.id, int(run.status))
+            if run.is_complete:
+                from datachonk_hooks.outcomes import outcome_of
+
+                # the person watching saw it end: no outcome line for it later
+                for record in ledger.record_run_status(run.id, int(run.status)):
+                    ledger.record_outcome(record.id, outcome_of(run), told=True)
+            else:
+                ledger.record_run_status(run.id, int(run.status))
     except DatachonkError:
         return
 
