@@ -644,7 +644,10 @@ def test_action_triggers_waits_and_sets_outputs(
     assert result.outputs == {"run-id": str(run.id), "status": "Success", "url": href}
     assert "generated model added: models/staging/stg_orders.sql" in result.log
     assert f"run {run.id} succeeded" in result.log
-    assert f"| 11111 | [{run.id}]({href}) | `{sha[:7]}` | main | Success |" in result.summary
+    assert (
+        f"| 11111 | [{run.id}]({href}) | `{sha[:7]}` | main | Success (models are live) |"
+        in result.summary
+    )
     assert_no_token(result)
 
 

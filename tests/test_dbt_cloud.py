@@ -32,7 +32,6 @@ from datachonk_hooks.dbt_cloud import (
     RedirectError,
     RetryPolicy,
     Run,
-    RunStatus,
     ServerError,
     Timeouts,
     UnknownOutcomeError,
@@ -41,6 +40,7 @@ from datachonk_hooks.dbt_cloud import (
     parse_timestamp,
 )
 from datachonk_hooks.ledger import Ledger, TriggerRecord, TriggerState
+from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import TOKEN, commit_files, config_yaml, publish
@@ -832,3 +832,24 @@ def test_a_trigger_whose_answer_is_cut_is_never_sent_again() -> None:
         server.close()
         client.close()
     assert len(posts) == 1
+
+
+def test_odd_times_durations_and_steps_are_no_crash() -> None:
+    from datachonk_hooks.dbt_cloud import (
+        MAX_STEP_LOGS,
+        MAX_STEP_NAME,
+        RunStep,
+        parse_duration,
+        parse_timestamp,
+    )
+
+    assert parse_timestamp("0001-01-01T00:00:00+05:00") is None  # no UTC time
+    assert parse_timestamp("9999-12-31T23:59:59-05:00") is None
+    for duration in ("00:00:inf", "00:00:nan", "99999999999:00:00"):
+        assert parse_duration(duration) is None
+    step = RunStep.from_api(
+        {"index": 2**70, "name": "n" * 200_000, "status": 20, "logs": "x" * (2 * MAX_STEP_LOGS)}
+    )
+    assert step.index == 0
+    assert len(step.name) == MAX_STEP_NAME
+    assert len(step.logs) == MAX_STEP_LOGS

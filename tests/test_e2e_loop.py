@@ -9,6 +9,7 @@ import signal
 import pytest
 
 from datachonk_hooks.ledger import TriggerState
+from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sandbox import Sandbox
 from tests.e2e import BIN, Clone, eventually, quiet
 from tests.helpers import GENERATED_SQL, config_yaml
@@ -125,33 +126,71 @@ def test_notify_true_shows_the_end_on_the_desktop(
     assert body.startswith(f"run {cloud.runs[0].id} for {sha[:7]} (main) succeeded in ")
 
 
-def test_a_waiter_killed_while_following_is_taken_over_by_the_next_one(
-    standalone: Clone, cloud: Sandbox
-) -> None:
-    cloud.add_job(66666, project_id=67890, name="Slow", running_s=200)  # 10 s at scale 20
-    configure(standalone, cloud, 66666)
-    first = standalone.commit(MODEL, "Add stg_orders")
-    standalone.push("origin", "main")
-    eventually(lambda: "Running (monitor progress)" in standalone.waiter_log())
-    with standalone.ledger() as ledger:
+def kill_the_follower(clone: Clone, cloud: Sandbox) -> str:
+    """Push a commit for a slow job and SIGKILL its waiter while it follows the run."""
+    cloud.add_job(66666, project_id=67890, name="Slow", running_s=120)  # 6 s at scale 20
+    configure(clone, cloud, 66666)
+    sha = clone.commit(MODEL, "Add stg_orders")
+    clone.push("origin", "main")
+    eventually(lambda: "Running (monitor progress)" in clone.waiter_log())
+    with clone.ledger() as ledger:
         [push] = ledger.pushes_after(0)
     assert push.waiter is not None
     os.kill(int(push.waiter.partition("@")[0]), signal.SIGKILL)
-    eventually(lambda: quiet(standalone))
-    with standalone.ledger() as ledger:
+    eventually(lambda: quiet(clone))
+    with clone.ledger() as ledger:
         assert [t.state for t in ledger.history()] == [TriggerState.TRIGGERED]
+    return sha
 
-    second = standalone.commit(
-        {"models/staging/stg_payments.sql": GENERATED_SQL}, "Add stg_payments"
+
+@pytest.mark.parametrize("next_push", ["docs only", "generated models"])
+def test_a_waiter_killed_while_following_is_taken_over_by_the_next_push(
+    standalone: Clone, cloud: Sandbox, next_push: str
+) -> None:
+    first = kill_the_follower(standalone, cloud)
+    files = (
+        {"docs/notes.md": "# Notes\n"}
+        if next_push == "docs only"
+        else {"models/staging/stg_payments.sql": GENERATED_SQL}
     )
+    second = standalone.commit(files, "Next")
     standalone.push("origin", "main")
-    eventually(lambda: quiet(standalone), timeout=60)
+    eventually(lambda: ended(standalone) and quiet(standalone), timeout=60)
     with standalone.ledger() as ledger:
         states = {t.sha: t.state for t in ledger.history()}
-    assert states == {first: TriggerState.FINISHED, second: TriggerState.FINISHED}
+    expected = {first: TriggerState.FINISHED}
+    if next_push != "docs only":
+        expected[second] = TriggerState.FINISHED
+    assert states == expected
     done = standalone.run(str(BIN / "datachonk-hook"), "history", "--json")
     told = outcome_lines(done.stderr)
-    assert len(told) == 2 and all("succeeded in" in line for line in told)
+    assert len(told) == len(expected) and all("succeeded in" in line for line in told)
+
+
+def test_history_json_finds_the_end_and_the_next_command_tells_it(
+    standalone: Clone, cloud: Sandbox
+) -> None:
+    sha = kill_the_follower(standalone, cloud)
+    eventually(lambda: cloud.runs[0].status == RunStatus.SUCCESS, timeout=30)
+    asked = standalone.run(str(BIN / "datachonk-hook"), "history", "--json")
+    assert '"run_status": "Success"' in asked.stdout
+    assert outcome_lines(asked.stderr) == []  # JSON is for programs: the person is told next
+    told = standalone.run(str(BIN / "datachonk-hook"), "history", "--offline")
+    [line] = outcome_lines(told.stderr)
+    assert line.startswith(f"datachonk: run {cloud.runs[0].id} for {sha[:7]} (main) succeeded")
+
+
+def test_a_run_not_followed_on_purpose_is_not_taken_over(standalone: Clone, cloud: Sandbox) -> None:
+    configure(standalone, cloud, 44444, extra="    follow: false\n")  # 30 s at scale 20
+    standalone.commit(MODEL, "Add stg_orders")
+    standalone.push("origin", "main")
+    eventually(lambda: len(cloud.runs) == 1 and quiet(standalone))
+    standalone.commit({"docs/notes.md": "# Notes\n"}, "Write notes")
+    standalone.push("origin", "main")
+    with standalone.ledger() as ledger:
+        assert len(ledger.pushes_after(0)) == 1  # the docs push started no waiter
+        [record] = ledger.history()
+    assert record.state is TriggerState.TRIGGERED
 
 
 def test_datachonk_push_without_wait_starts_a_follower(

@@ -4,18 +4,23 @@ time: success, error with its excerpt, cancelled, the time limit, and notificati
 from __future__ import annotations
 
 import os
+import socket
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.dbt_cloud import DbtCloudClient, RunStatus
+from datachonk_hooks.credentials import Token
+from datachonk_hooks.dbt_cloud import DbtCloudClient, RetryPolicy
 from datachonk_hooks.follow import follow_runs
 from datachonk_hooks.ledger import Ledger, TriggerRecord, TriggerState
 from datachonk_hooks.monitor import PollPolicy
+from datachonk_hooks.run_status import RunStatus
+from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger_request import TriggerRequest
-from tests.helpers import FakeClock
+from tests.helpers import TOKEN, FakeClock
 
 SHA = "0e92d14" + "a" * 33
 POLICY = PollPolicy(first_interval=1.0, max_interval=5.0, after_change=1.0)
@@ -167,3 +172,69 @@ def test_no_notification_tool_is_no_problem(ledger, client, clock, tmp_path) -> 
     )
     assert done.outcome is not None
     assert log[-1] == "no desktop notification: no notify-send or osascript here, or it failed"
+
+
+def test_network_trouble_while_following_is_waited_out(
+    ledger, sandbox: Sandbox, clock, tmp_path
+) -> None:
+    with DbtCloudClient(
+        sandbox.url, 12345, Token(TOKEN, "t"), retry=RetryPolicy(attempts=1)
+    ) as impatient:
+        record = triggered(ledger, impatient, 11111)
+        sandbox.fail("503", method="GET", path=r"/runs/\d+/$", times=3)
+        [done], log = follow(ledger, impatient, clock, record)
+    assert done.outcome is not None and done.outcome.status == RunStatus.SUCCESS
+    troubles = [line for line in log if line.endswith("; asking again")]
+    assert len(troubles) == 1  # said once, not at every failed look
+
+
+def test_a_refused_token_ends_following_and_leaves_the_run_to_history(
+    ledger, client, sandbox: Sandbox, clock
+) -> None:
+    record = triggered(ledger, client, 11111)
+    sandbox.set_tokens({"another-token": "account_admin"})
+    ended, log = follow(ledger, client, clock, record)
+    assert ended == []
+    assert log[-1].startswith(f"stopped following run {record.run_id}: ")
+    assert ledger.unfollowed_runs() == []  # no waiter takes it over: history asks
+
+
+def test_a_run_followed_by_a_live_process_is_not_followed_twice(ledger, client, clock) -> None:
+    record = triggered(ledger, client, 11111)
+    other = f"{os.getppid()}@{socket.gethostname()}"  # alive: the process that started us
+    assert ledger.follow(record.id, owner=other)
+    ended, log = follow(ledger, client, clock, record)
+    assert (ended, log) == ([], [])
+    assert not ledger.follow(record.id)
+
+
+def test_a_run_whose_follower_died_is_taken_over(ledger, client, clock, tmp_path) -> None:
+    record = triggered(ledger, client, 11111)
+    dead = f"{_ended_pid()}@{socket.gethostname()}"
+    assert ledger.follow(record.id, owner=dead)
+    [done], _ = follow(ledger, client, clock, record)
+    assert done.state is TriggerState.FINISHED
+
+
+def test_the_end_is_recorded_and_notified_by_one_follower_only(
+    ledger, client, clock, tmp_path
+) -> None:
+    args = stand_in(tmp_path / "bin", "notify-send")
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    record = triggered(ledger, client, 11111)
+    clock.now += 60  # the run has ended
+    run_id = record.run_id
+    assert run_id is not None
+    from datachonk_hooks.outcomes import note_run
+
+    seen = client.get_run(run_id)
+    assert note_run(ledger, record.id, seen)[1]  # a refresh saw the end first
+    assert not note_run(ledger, record.id, seen)[1]
+    ended, _ = follow(ledger, client, clock, ledger.get(record.id) or record, notify=True, env=env)
+    assert ended == [] and not args.exists()
+
+
+def _ended_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid

@@ -205,7 +205,7 @@ def test_a_finished_run_shows_its_duration_and_where_it_failed(ledger: Ledger) -
         "  Success (models are live) · took 4s",
         f"{pad}  cause: Add triggered",
         "2026-03-04 05:06  2222222  main                       11111        70000002"
-        "  Error (one or more steps failed) · took 1m 05s",
+        "  Error (one or more steps failed) · took 1m05s",
         f"{pad}  cause: Add finished",
         f"{pad}  failing step 4: Invoke dbt with `dbt build`",  # the screen clear is gone
         f"{pad}  error: Database Error in model orders\\u202e (models/orders.sql)",

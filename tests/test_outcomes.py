@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.dbt_cloud import RunStatus
 from datachonk_hooks.ledger import SCHEMA_VERSION, Ledger, RunOutcome, TriggerRecord
 from datachonk_hooks.outcomes import (
     MAX_TOLD,
@@ -20,6 +19,7 @@ from datachonk_hooks.outcomes import (
     tell,
     tell_in,
 )
+from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.trigger_request import TriggerRequest
 
 SHA = "0e92d14" + "b" * 33
@@ -181,19 +181,32 @@ def test_many_outcomes_are_summed_up(ledger: Ledger) -> None:
     assert lines[-1] == "datachonk: 3 more runs ended: `datachonk-hook history`"
 
 
+def as_version_3(path: Path) -> None:
+    """Take the ledger at `path` back to schema 3: no outcome, told or follower columns."""
+    raw = sqlite3.connect(path)
+    with raw:
+        raw.execute("UPDATE triggers SET told_at = NULL")
+        for column in (
+            "finished_at",
+            "duration_s",
+            "failed_step_index",
+            "failed_step",
+            "error_line",
+            "log_tail",
+            "told_at",
+            "followed_by",
+            "followed_at",
+        ):
+            raw.execute(f"ALTER TABLE triggers DROP COLUMN {column}")
+        raw.execute("PRAGMA user_version = 3")
+    raw.close()
+
+
 def test_runs_that_ended_before_the_upgrade_are_not_told(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     with Ledger(path) as book:
         ended(book, RunOutcome(status=10))
-    raw = sqlite3.connect(path)  # as version 3 left it: no told_at yet
-    with raw:
-        raw.execute("UPDATE triggers SET told_at = NULL")
-        for column in ("finished_at", "duration_s", "failed_step_index", "failed_step"):
-            raw.execute(f"ALTER TABLE triggers DROP COLUMN {column}")
-        for column in ("error_line", "log_tail", "told_at"):
-            raw.execute(f"ALTER TABLE triggers DROP COLUMN {column}")
-        raw.execute("PRAGMA user_version = 3")
-    raw.close()
+    as_version_3(path)
     with Ledger(path) as book:
         assert book.untold() == []
     check = sqlite3.connect(path)
@@ -201,7 +214,44 @@ def test_runs_that_ended_before_the_upgrade_are_not_told(tmp_path: Path) -> None
     check.close()
 
 
+def test_the_retired_default_host_of_an_undelivered_trigger_is_forgotten(tmp_path: Path) -> None:
+    """Before version 4 a datachonk.yaml without host meant cloud.getdbt.com, and its
+    triggers recorded that host: once upgraded they go to the host configured then."""
+    path = tmp_path / "ledger.sqlite3"
+    legacy = "https://cloud.getdbt.com"
+    with Ledger(path) as book:
+        pending, _ = book.add_trigger(
+            host=legacy,
+            account_id=1,
+            job_id=1,
+            request=TriggerRequest("x", git_sha="c" * 40),
+            source="manual",
+        )
+        delivered = ended(book, RunOutcome(status=10))
+        with book._write() as conn:  # delivered to the legacy host: that stays as it was
+            conn.execute("UPDATE triggers SET host = ? WHERE id = ?", (legacy, delivered.id))
+    as_version_3(path)
+    with Ledger(path) as book:
+        assert (book.get(pending.id) or pending).host == ""
+        assert (book.get(delivered.id) or delivered).host == legacy
+
+
 def test_tell_in_is_quiet_outside_a_repository_and_without_a_ledger(tmp_path: Path) -> None:
     lines: list[str] = []
     tell_in(tmp_path, lines.append)
     assert lines == []
+
+
+def test_the_first_error_line_of_dbt_cloud_s_timestamped_coloured_logs() -> None:
+    logs = (
+        "\x1b[0m12:01:04  1 of 3 START sql table model analytics.orders .... [RUN]\n"
+        "\x1b[0m12:01:05  1 of 3 ERROR creating sql table model analytics.orders"
+        " .... [\x1b[31mERROR\x1b[0m in 1.02s]\n"
+        "\x1b[0m12:01:05  \n"
+        "\x1b[0m12:01:05  \x1b[31mCompleted with 1 error and 0 warnings:\x1b[0m\n"
+        "\x1b[0m12:01:05  \n"
+        "\x1b[0m12:01:05    Database Error in model orders (models/orders.sql)\n"
+    )
+    assert first_error_line(logs) == "Database Error in model orders (models/orders.sql)"
+    progress_only = "\x1b[0m12:01:05.123  2 of 3 ERROR creating model x .... [ERROR]\n"
+    assert first_error_line(progress_only, "boom") == "boom"

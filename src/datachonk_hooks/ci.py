@@ -123,5 +123,5 @@ def summary_lines(context: CiContext, run: Run, job_id: int) -> list[str]:
         "| job | run | commit | branch | status |",
         "| --- | --- | --- | --- | --- |",
         f"| {job_id} | {link} | `{context.sha[:7]}` | {sanitize(context.branch or '-')}"
-        f" | {run.status.label} |",
+        f" | {run.status.described} |",
     ]

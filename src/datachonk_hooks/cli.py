@@ -602,8 +602,9 @@ def retry_command(app: AppContext) -> int:
 def history_command(app: AppContext, limit: int, as_json: bool, offline: bool) -> int:
     """Recent triggers: commit, branch, job, run, status and cause; pending ones say why.
 
-    Runs the ledger does not know as ended are asked about once each (a few seconds at
-    most), so a run that ended unwatched is not shown as Queued; `--offline` skips that.
+    Runs the ledger does not know as ended are asked about once each (all asked within
+    4 s, each answer within 4 s more), so a run that ended unwatched is not shown as
+    Queued; `--offline` skips that.
     """
     from datachonk_hooks.gitrepo import open_repo
     from datachonk_hooks.history import history_json, history_lines, refresh_statuses
@@ -613,7 +614,11 @@ def history_command(app: AppContext, limit: int, as_json: bool, offline: bool) -
         records = ledger.history(limit)
         if not offline:
             refreshed = refresh_statuses(
-                ledger, records, app.env, configured_host=lambda: app.settings().host
+                ledger,
+                records,
+                app.env,
+                configured_host=lambda: app.settings().host,
+                told=not as_json,
             )
             records = refreshed.records
             if refreshed.note:

@@ -29,13 +29,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urljoin, urlsplit
 
 from datachonk_hooks import __version__
 from datachonk_hooks.credentials import Token, redact
 from datachonk_hooks.errors import DatachonkError, ExitCode
+from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sanitize import sanitize
 from datachonk_hooks.trigger_request import TriggerRequest
 
@@ -66,56 +66,11 @@ ARTIFACT_TIME_FACTOR = 10
 # --------------------------------------------------------------------------- records
 
 
-class RunStatus(IntEnum):
-    """dbt Cloud's run status codes; unknown codes become pseudo-members, never a crash."""
-
-    QUEUED = 1
-    STARTING = 2
-    RUNNING = 3
-    SUCCESS = 10
-    ERROR = 20
-    CANCELLED = 30
-
-    @classmethod
-    def _missing_(cls, value: object) -> RunStatus | None:
-        if not isinstance(value, int):
-            return None
-        if not 0 <= value <= 9999:  # no status dbt Cloud has: the ledger stores an INTEGER
-            value = 0
-        member = int.__new__(cls, value)
-        member._name_ = f"UNKNOWN_{value}"
-        member._value_ = value
-        return member
-
-    @property
-    def label(self) -> str:
-        """The name dbt Cloud shows (`status_humanized`)."""
-        return self.name.title() if not self.name.startswith("UNKNOWN") else f"Status {self.value}"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (RunStatus.SUCCESS, RunStatus.ERROR, RunStatus.CANCELLED)
-
-    @property
-    def hint(self) -> str | None:
-        """What the status means for the person who pushed (the status table in the README);
-        None where dbt Cloud's own name says it all (Starting, unknown codes)."""
-        return _STATUS_HINTS.get(self)
-
-    @property
-    def described(self) -> str:
-        """`Queued (waiting for an available runner)`: the label with its hint."""
-        hint = self.hint
-        return f"{self.label} ({hint})" if hint else self.label
-
-
-_STATUS_HINTS: Final[dict[RunStatus, str]] = {
-    RunStatus.QUEUED: "waiting for an available runner",
-    RunStatus.RUNNING: "monitor progress",
-    RunStatus.SUCCESS: "models are live",
-    RunStatus.ERROR: "one or more steps failed",
-    RunStatus.CANCELLED: "re-trigger if needed: `datachonk-hook run --force`",
-}
+#: bounds on what a run's steps may hold (dbt Cloud's are far smaller): a step's place,
+#: its name (shown in one line), and its logs (only their end is ever shown)
+MAX_STEP_INDEX = 9999
+MAX_STEP_NAME = 200
+MAX_STEP_LOGS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -128,11 +83,13 @@ class RunStep:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
+        index = _int(data.get("index")) or 0
+        logs = str(data.get("logs") or "")
         return cls(
-            index=_int(data.get("index")) or 0,
-            name=str(data.get("name") or "").strip(),
+            index=index if 0 <= index <= MAX_STEP_INDEX else 0,
+            name=_clip(str(data.get("name") or "").strip(), MAX_STEP_NAME),
             status=RunStatus(_int(data.get("status")) or 0),
-            logs=str(data.get("logs") or ""),
+            logs=logs if len(logs) <= MAX_STEP_LOGS else logs[-MAX_STEP_LOGS:],
             duration=parse_duration(data.get("duration")),
         )
 
@@ -425,9 +382,11 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        parsed.astimezone(UTC)  # 0001-01-01T00:00+05:00 has no UTC time: no time at all
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def parse_duration(value: object) -> timedelta | None:
@@ -439,9 +398,11 @@ def parse_duration(value: object) -> timedelta | None:
         return None
     try:
         hours, minutes, seconds = int(parts[0]), int(parts[1]), float(parts[2])
-    except ValueError:
+        if not math.isfinite(seconds):
+            return None
+        return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    except (ValueError, OverflowError):  # "00:00:x", "99999999999:00:00"
         return None
-    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
 # --------------------------------------------------------------------------- the client

@@ -112,7 +112,9 @@ def run_demo(*, echo: Callable[[str], None], keep: bool = False) -> int:
         step.run("git", "push", "origin", "main")
         echo("\n# The failing step's logs, when you want more than the line")
         code = step.run("datachonk-hook", "watch", check=False)
-        return ExitCode.OK if code == ExitCode.RUN_ERROR else ExitCode.INTERNAL
+        if code != ExitCode.RUN_ERROR:
+            raise DemoError(f"`datachonk-hook watch` exited {code}; the failed run should give 1")
+        return ExitCode.OK
     finally:
         sandbox.stop()
         if keep:

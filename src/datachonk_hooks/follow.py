@@ -6,8 +6,12 @@ run is young or just changed, backing off to every 27 s), each until it ends or 
 Each status seen goes to the ledger; an end is recorded with what the outcome line needs
 (`outcomes.outcome_of`) and, with `notify: true`, shown as a desktop notification.
 
-A run whose follower stopped (killed, out of time) is not lost: the next waiter follows it
-on (`Ledger.unfinished_runs` whose follower is gone), and `history` asks about it.
+Each run is claimed (`Ledger.follow`), so two waiters never follow one run, and only the
+process that records an end notifies. A run whose follower was killed is not lost: the
+next push's waiter follows it on (`Ledger.unfollowed_runs`); one past its time limit is
+left to `history`, which asks dbt Cloud about it. Network trouble while following is waited
+out with the same polling until the deadline: only a refused token or a run dbt Cloud does
+not know ends following early.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, NotFoundError, RunStatus
-from datachonk_hooks.ledger import Ledger, TriggerRecord
+from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, NotFoundError
+from datachonk_hooks.ledger import FOLLOW_FOR, Ledger, TriggerRecord
 from datachonk_hooks.monitor import PollPolicy
-from datachonk_hooks.outcomes import outcome_line, outcome_of
+from datachonk_hooks.outcomes import note_run, outcome_line
+from datachonk_hooks.run_status import RunStatus
 
 #: the longest the waiter follows runs, whatever the jobs' timeouts say
-FOLLOW_LIMIT = 6 * 3600.0
+FOLLOW_LIMIT = FOLLOW_FOR.total_seconds()
 
 
 @dataclass
@@ -35,7 +40,9 @@ class Followed:
     interval: float
     next_poll: float
     status: RunStatus | None = None
-    since: float = 0.0  # when it was first polled (for the not-found grace)
+    since: float | None = None  # when it was first polled (for the not-found grace)
+    #: the last failure to ask dbt Cloud, said once until it changes
+    trouble: str | None = None
 
 
 def follow_runs(
@@ -51,8 +58,8 @@ def follow_runs(
 ) -> list[TriggerRecord]:
     """Follow each (record, timeout seconds, notify) until its run ends or times out.
 
-    Returns the records whose end was recorded. Never raises DbtCloudError: a run that
-    cannot be asked about is left for `history` and the next waiter.
+    Returns the records whose end this call recorded. Runs another live process follows
+    are skipped. Never raises DbtCloudError.
     """
     policy = policy or PollPolicy()
     start = clock()
@@ -60,22 +67,30 @@ def follow_runs(
     runs = [
         Followed(record, min(start + timeout, cap), notify, policy.first_interval, start)
         for record, timeout, notify in wanted
-        if record.run_id is not None
+        if record.run_id is not None and ledger.follow(record.id)
     ]
     ended: list[TriggerRecord] = []
     while runs:
         now = clock()
         for item in [f for f in runs if f.next_poll <= now]:
-            done = _poll(ledger, item, client_for, policy, now, log)
-            if done is not None:
-                runs.remove(item)
-                if done.outcome is not None:
-                    ended.append(done)
-                    log(outcome_line(done))
-                    if item.notify:
-                        _notify(done, env, log)
+            try:
+                done = _poll(ledger, item, client_for, policy, now, log)
+            except Exception as exc:  # one odd run must not cost the others their end
+                ledger.stop_following(item.record.id)
+                log(f"stopped following run {item.record.run_id}: {type(exc).__name__}: {exc}")
+                done = item.record, False
+            if done is None:
+                continue
+            runs.remove(item)
+            record, recorded = done
+            if recorded:
+                ended.append(record)
+                log(outcome_line(record))
+                if item.notify:
+                    _notify(record, env, log)
         for item in [f for f in runs if clock() >= f.deadline]:
             runs.remove(item)
+            ledger.stop_following(item.record.id)
             status = item.status.described if item.status else "not seen yet"
             log(
                 f"stopped following run {item.record.run_id} at its time limit ({status});"
@@ -93,34 +108,49 @@ def _poll(
     policy: PollPolicy,
     now: float,
     log: Callable[[str], None],
-) -> TriggerRecord | None:
-    """One look at one run; returns its record when following it is over."""
+) -> tuple[TriggerRecord, bool] | None:
+    """One look at one run; (its record, whether this look recorded its end) when
+    following it is over, else None."""
     run_id = item.record.run_id
     assert run_id is not None
-    if not item.since:
+    if item.since is None:
         item.since = now
     try:
         run = client_for(item.record).get_run(run_id)
     except NotFoundError as exc:
         if item.status is not None or now - item.since > policy.not_found_grace:
-            log(f"stopped following run {run_id}: {exc}")
-            return item.record
+            return _give_up(ledger, item, exc, log)
         item.next_poll = now + item.interval
         return None
     except DbtCloudError as exc:
-        log(f"stopped following run {run_id}: {exc}")
-        return item.record
+        if not exc.transient:  # a refused token: asking again changes nothing
+            return _give_up(ledger, item, exc, log)
+        if str(exc) != item.trouble:
+            item.trouble = str(exc)
+            log(f"run {run_id}: {exc}; asking again")
+        item.interval = policy.next_interval(item.interval, False)
+        item.next_poll = now + item.interval
+        return None
+    item.trouble = None
     changed = run.status != item.status
     if changed:
         log(f"run {run_id}: {run.status.described}")
     item.status = run.status
     if run.is_complete:
-        return ledger.record_outcome(item.record.id, outcome_of(run))
+        return note_run(ledger, item.record.id, run)
     if changed:
-        ledger.update_run_status(item.record.id, int(run.status))
+        note_run(ledger, item.record.id, run)
     item.interval = policy.next_interval(item.interval, changed)
     item.next_poll = now + item.interval
     return None
+
+
+def _give_up(
+    ledger: Ledger, item: Followed, exc: DbtCloudError, log: Callable[[str], None]
+) -> tuple[TriggerRecord, bool]:
+    ledger.stop_following(item.record.id)
+    log(f"stopped following run {item.record.run_id}: {exc}")
+    return item.record, False
 
 
 def _notify(record: TriggerRecord, env: Mapping[str, str], log: Callable[[str], None]) -> None:

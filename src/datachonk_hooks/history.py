@@ -25,11 +25,11 @@ from datachonk_hooks.dbt_cloud import (
     NotFoundError,
     RetryPolicy,
     Run,
-    RunStatus,
     Timeouts,
 )
 from datachonk_hooks.errors import DatachonkError, ExitCode
 from datachonk_hooks.ledger import TriggerRecord, TriggerState
+from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sanitize import sanitize
 
 if TYPE_CHECKING:
@@ -123,6 +123,8 @@ class _Asker:
         self.pool = ClientPool(env, factory=self._make, configured_host=configured_host)
         self.budget, self.clock = budget, clock
         self.deadline = clock() + budget
+        #: whether the refreshed statuses are shown to a person (the table)
+        self.told = True
         #: (host, account) -> why it is not asked again
         self.down: dict[tuple[str, int], str] = {}
         #: why runs could not be asked, one entry per kind of failure and host (its first
@@ -175,8 +177,9 @@ class _Asker:
         """`outcomes.refresh` for one record, noting why it could not be asked, if so."""
         from datachonk_hooks.outcomes import refresh
 
-        # told: the table shows the new status, so no outcome line is owed for it later
-        [fresh] = refresh(ledger, [record], self.client_for, told=True)
+        # told: a table shown to a person has the new status, so no outcome line is owed
+        # for it later (JSON goes to a program: the person is still told)
+        [fresh] = refresh(ledger, [record], self.client_for, told=self.told)
         failure = self.current.failure if self.current is not None else None
         key = (record.host, record.account_id)
         if failure is None and key not in self.down:
@@ -215,6 +218,7 @@ def refresh_statuses(
     configured_host: Callable[[], str | None] | None = None,
     budget: float = REFRESH_BUDGET,
     clock: Callable[[], float] = time.monotonic,
+    told: bool = True,
 ) -> Refreshed:
     """Ask dbt Cloud once about each record whose run has not ended, record the answers
     (`outcomes.refresh`), and return the records as they now are.
@@ -225,6 +229,7 @@ def refresh_statuses(
     if not any(_unfinished(record) for record in records):
         return Refreshed(list(records))
     asker = _Asker(env, configured_host, budget=budget, clock=clock)
+    asker.told = told
     try:
         fresh = [asker.ask(ledger, r) if _unfinished(r) else r for r in records]
     finally:
@@ -282,7 +287,7 @@ def latest_run_on(
 def history_lines(records: Sequence[TriggerRecord]) -> list[str]:
     """The table: one row per trigger with its status and what it means, then its cause, and
     for a run that failed its failing step and first error line (what to open first)."""
-    from datachonk_hooks.monitor import format_elapsed
+    from datachonk_hooks.outcomes import compact_duration
 
     if not records:
         return ["no triggers recorded yet"]
@@ -295,7 +300,7 @@ def history_lines(records: Sequence[TriggerRecord]) -> list[str]:
         status = status_described(r)
         outcome = r.outcome
         if outcome is not None and outcome.duration_s is not None:
-            status += f" · took {format_elapsed(outcome.duration_s)}"
+            status += f" · took {compact_duration(outcome.duration_s)}"
         lines.append(f"{when:16}  {r.sha[:7]:7}  {branch:16}  {r.job_id:>14}  {run:>14}  {status}")
         lines.append(f"{'':16}  cause: {sanitize(r.request.cause)}")
         if outcome is not None and outcome.status == RunStatus.ERROR:

@@ -258,7 +258,9 @@ def _hand_over(
         from datachonk_hooks.outcomes import tell
 
         tell(ledger, echo)  # how earlier runs ended: from the ledger, no network
-        has_backlog = bool(ledger.deliverable())
+        # triggers to deliver, or runs nobody follows any more (their waiter was killed):
+        # this push's waiter takes them over
+        has_backlog = bool(ledger.deliverable() or ledger.unfollowed_runs())
         if not triggers and not has_backlog and not watch_other_refs:
             return
         record = ledger.record_push(

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -254,9 +254,9 @@ class Waiter:
                 next_remote_check = self.clock() + 5.0
             answers = [self.landed(t, push_ended=ask_remote) for t in waiting]
             known = all(answer is not None for answer, _ in answers)
-            if not waiting:  # another push's waiter judged its commits meanwhile
+            if not waiting:  # none recorded (runs to take over), or another push judged them
                 self.ledger.settle_judged(self.push.id, {}, [], None)
-                self.log("nothing of this push waits any more (another push settled it)")
+                self.log("nothing of this push waits to be judged")
                 return "landed"
             if all(answer is True for answer, _ in answers) or (ended and known):
                 return self._settle(waiting, answers)
@@ -416,18 +416,18 @@ def runs_to_follow(
     repo: pygit2.Repository, ledger: Ledger, push_id: int, env: Mapping[str, str]
 ) -> list[tuple[TriggerRecord, float, bool]]:
     """The runs this waiter follows, each with its job's timeout and whether to notify:
-    its own push's runs, and the unfinished runs of earlier pushes whose waiter stopped
-    (killed while following), unless the pushed datachonk.yaml says `follow: false`."""
-    from datachonk_hooks.follow import FOLLOW_LIMIT
-
+    its own push's runs, and the unfinished runs of earlier pushes nobody follows (a
+    waiter killed while following, a run `retry` delivered), unless the pushed
+    datachonk.yaml says `follow: false`."""
     own = [r for r in ledger.triggers_for_push(push_id) if r.state is TriggerState.TRIGGERED]
-    orphans = ledger.unfollowed_runs(timedelta(seconds=FOLLOW_LIMIT))
+    orphans = ledger.unfollowed_runs()
     wanted = []
     for record in {r.id: r for r in [*own, *orphans]}.values():
         if record.run_id is None:
             continue
         settings = pushed_settings(repo, record, env)
         if settings is None or not settings.target_for_branch(record.branch).follow:
+            ledger.stop_following(record.id)  # `follow: false`: no later waiter takes it
             continue
         wanted.append((record, float(settings.timeout), settings.notify))
     return wanted

@@ -41,6 +41,14 @@ ABANDONED_AFTER = timedelta(days=1)
 #: this long (and after its `git push` ended) never will.
 WAITER_START_GRACE = timedelta(seconds=60)
 
+#: how long after its trigger a run is still followed (and taken over from a follower that
+#: died): the waiter's lifetime cap
+FOLLOW_FOR = timedelta(hours=6)
+
+#: `followed_by` of a run nobody follows to its end (`follow: false`, or its follower's time
+#: limit passed): `history` asks about it, no waiter takes it over.
+NOT_FOLLOWED = "-"
+
 #: dbt Cloud run statuses after which a run never changes again (Success, Error, Cancelled).
 TERMINAL_RUN_STATUSES = frozenset({10, 20, 30})
 
@@ -135,6 +143,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE triggers ADD COLUMN log_tail TEXT",
         "ALTER TABLE triggers ADD COLUMN told_at TEXT",
         "UPDATE triggers SET told_at = updated_at WHERE state = 'finished'",
+        # who follows the run ("pid@host"; NOT_FOLLOWED: nobody will), so one process does
+        "ALTER TABLE triggers ADD COLUMN followed_by TEXT",
+        "ALTER TABLE triggers ADD COLUMN followed_at TEXT",
+        # versions before 4 recorded the retired default host when none was configured:
+        # an undelivered trigger goes to the host configured when it is sent (the same one
+        # if cloud.getdbt.com is configured on purpose), never to that one by default
+        "UPDATE triggers SET host = '' WHERE host = 'https://cloud.getdbt.com'"
+        " AND run_id IS NULL AND state IN ('awaiting_push', 'pending', 'sending')",
     ),
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
@@ -213,7 +229,8 @@ class TriggerRecord:
     unknown_since: datetime | None = None
     #: how the run ended, once a follower or a refresh saw its end
     outcome: RunOutcome | None = None
-    #: when the developer was told that outcome (a line or a notification); None: not yet
+    #: when the developer was told that outcome (an outcome line, a `watch` to its end, the
+    #: `history` table); None: not yet. A desktop notification does not count.
     told_at: datetime | None = None
 
 
@@ -307,6 +324,19 @@ def _is_empty_file(path: Path) -> bool:
         return path.is_file() and path.stat().st_size == 0
     except OSError:
         return False
+
+
+def follower_gone(followed_by: str | None) -> bool:
+    """Whether the follower `pid@host` of a run has ended (None: there never was one).
+    One on another host is taken to live: its own machine's next push takes it over."""
+    if followed_by is None:
+        return True
+    if followed_by == NOT_FOLLOWED:
+        return False
+    pid_text, _, host = followed_by.partition("@")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    return not pid_alive(int(pid_text))
 
 
 def pid_alive(pid: int) -> bool:
@@ -1167,30 +1197,68 @@ class Ledger:
     def record_outcome(
         self, trigger_id: int, outcome: RunOutcome, *, told: bool = False
     ) -> TriggerRecord:
-        """A run's end, with what the outcome line needs. `told`: the developer saw it end
-        (a foreground `watch`), so it is not told again. A first recorded end is kept: dbt
-        Cloud never changes a finished run, and two followers may see the same end."""
+        """A run's end (see `finish_run`); the record as it is now."""
+        return self.finish_run(trigger_id, outcome, told=told)[0]
+
+    def finish_run(
+        self, trigger_id: int, outcome: RunOutcome, *, told: bool = False
+    ) -> tuple[TriggerRecord, bool]:
+        """A run's end, with what the outcome line needs; (the record, whether this call
+        recorded the end). `told`: the developer saw it end (a foreground `watch`), so it is
+        not told again. A first recorded end is kept: dbt Cloud never changes a finished
+        run, and two processes may see the same end (only the first notifies). A status
+        that is not an end is just noted."""
         if outcome.status not in TERMINAL_RUN_STATUSES:
-            return self.update_run_status(trigger_id, outcome.status)
+            return self.update_run_status(trigger_id, outcome.status), False
         with self._write() as conn:
             row = self._must_get(conn, trigger_id)
             told_at = self._now() if told else row["told_at"]
             if row["state"] == TriggerState.FINISHED and row["finished_at"] is not None:
-                return self._update_trigger(conn, trigger_id, told_at=told_at)
-            return self._update_trigger(
+                return self._update_trigger(conn, trigger_id, told_at=told_at), False
+            finished = self._update_trigger(
                 conn,
                 trigger_id,
                 state=TriggerState.FINISHED.value,
                 run_status=outcome.status,
                 claimed_by=None,
                 claimed_at=None,
-                finished_at=_to_text(outcome.finished_at) if outcome.finished_at else None,
+                finished_at=_to_text(outcome.finished_at or self._clock()),
                 duration_s=outcome.duration_s,
                 failed_step_index=outcome.failed_step_index,
                 failed_step=outcome.failed_step,
                 error_line=outcome.error_line,
                 log_tail=outcome.log_tail,
                 told_at=told_at,
+            )
+            return finished, True
+
+    def triggers_for_run(self, run_id: int) -> list[TriggerRecord]:
+        return self._select_triggers("WHERE run_id = ? ORDER BY id", (run_id,))
+
+    def follow(self, trigger_id: int, owner: str | None = None) -> bool:
+        """Claim following a run to its end for `owner` (default: this process); False when
+        a live process follows it already, or it has ended or is not to be followed."""
+        owner = owner or _default_owner()
+        with self._write() as conn:
+            row = self._must_get(conn, trigger_id)
+            if row["state"] != TriggerState.TRIGGERED or row["run_id"] is None:
+                return False
+            current = row["followed_by"]
+            if current not in (None, owner) and not follower_gone(current):
+                return False
+            conn.execute(
+                "UPDATE triggers SET followed_by = ?, followed_at = ? WHERE id = ?",
+                (owner, self._now(), trigger_id),
+            )
+            return True
+
+    def stop_following(self, trigger_id: int) -> None:
+        """Nobody follows this run any more (`follow: false`, or the time limit passed):
+        no waiter takes it over; `history` asks dbt Cloud about it."""
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE triggers SET followed_by = ?, followed_at = ? WHERE id = ?",
+                (NOT_FOLLOWED, self._now(), trigger_id),
             )
 
     def untold(self) -> list[TriggerRecord]:
@@ -1222,30 +1290,21 @@ class Ledger:
             (TriggerState.TRIGGERED.value, limit),
         )
 
-    def unfollowed_runs(self, max_age: timedelta) -> list[TriggerRecord]:
-        """Unfinished runs of pushes younger than `max_age` whose waiter is not running
-        (on this host: a waiter elsewhere is left alone), oldest first: a waiter killed
-        while following leaves these for the next one."""
-        now = as_utc(self._clock())
-        found = []
-        for record in reversed(self.unfinished_runs(200)):
-            if record.push_id is None or now - as_utc(record.created_at) > max_age:
-                continue
-            push = self.get_push(record.push_id)
-            pid_text, sep, host = ((push.waiter if push else None) or "").partition("@")
-            if sep and host != socket.gethostname():
-                continue
-            if pid_text.isdigit() and pid_alive(int(pid_text)):
-                continue
-            found.append(record)
-        return found
+    def unfollowed_runs(self, max_age: timedelta = FOLLOW_FOR) -> list[TriggerRecord]:
+        """Unfinished runs of pushes younger than `max_age` that nobody follows although
+        someone should (a follower that was killed, or a run delivered by `retry`), oldest
+        first: the next waiter takes them over."""
+        since = _to_text(as_utc(self._clock()) - max_age)
+        with self._guard():
+            rows = self._db.execute(
+                "SELECT id, followed_by FROM triggers WHERE state = ? AND run_id IS NOT NULL"
+                " AND push_id IS NOT NULL AND created_at >= ? ORDER BY id",
+                (TriggerState.TRIGGERED.value, since),
+            ).fetchall()
+        ids = [row["id"] for row in rows if follower_gone(row["followed_by"])]
+        return [record for i in ids if (record := self.get(i)) is not None]
 
     # ------------------------------------------------------------------ queries
-
-    def record_run_status(self, run_id: int, run_status: int) -> list[TriggerRecord]:
-        """A status seen by `watch` for a run this ledger knows (possibly none)."""
-        ids = [t.id for t in self._select_triggers("WHERE run_id = ?", (run_id,))]
-        return [self.update_run_status(trigger_id, run_status) for trigger_id in ids]
 
     def deliverable(self) -> list[TriggerRecord]:
         """PENDING triggers, SENDING ones with a stale claim and AWAITING_PUSH ones of an

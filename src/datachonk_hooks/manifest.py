@@ -15,10 +15,10 @@ from datachonk_hooks.dbt_cloud import (
     DbtCloudClient,
     NotFoundError,
     Run,
-    RunStatus,
 )
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.fileio import atomic_write
+from datachonk_hooks.run_status import RunStatus
 
 MANIFEST = "manifest.json"
 

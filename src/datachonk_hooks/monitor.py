@@ -21,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, NotFoundError, Run, RunStatus
+from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, NotFoundError, Run
 from datachonk_hooks.errors import ExitCode
+from datachonk_hooks.run_status import RunStatus, retrigger_hint
 from datachonk_hooks.sanitize import sanitize
 
 LOG_TAIL_LINES = 30
@@ -224,11 +225,7 @@ def _finished(run: Run) -> WatchResult:
 
 
 def _retrigger_hint(run: Run) -> str:
-    """The Cancelled hint, naming the run's commit when known: a bare `run --force` would
-    trigger HEAD, which need not be the commit of the cancelled run."""
-    if not run.git_sha:
-        return str(RunStatus.CANCELLED.hint)
-    return f"re-trigger if needed: `datachonk-hook run --force --ref {sanitize(run.git_sha)[:12]}`"
+    return retrigger_hint(sanitize(run.git_sha) if run.git_sha else None)
 
 
 def failure_report(run: Run) -> str:

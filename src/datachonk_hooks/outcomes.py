@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from datachonk_hooks.errors import DatachonkError
 from datachonk_hooks.ledger import RunOutcome, TriggerRecord
+from datachonk_hooks.run_status import RunStatus, retrigger_hint
 from datachonk_hooks.sanitize import sanitize
 
 if TYPE_CHECKING:
@@ -30,9 +31,15 @@ PREFIX = "datachonk:"
 LOG_TAIL_LINES = 30
 #: the longest error line kept and shown; dbt's are far shorter
 MAX_ERROR_LINE = 200
+#: the longest log line kept in the tail (the ledger holds at most 30 of them)
+MAX_TAIL_LINE = 500
 #: the outcome lines one command prints at most; the rest are in `history`
 MAX_TOLD = 10
 
+# dbt Cloud's step logs start each line with the time ("12:01:05  ") and may hold colour
+# codes; both go before a line is judged
+_DECORATION = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_TIME_PREFIX = re.compile(r"^\s*\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:\s+|$)")
 # dbt's per-node progress lines ("3 of 8 ERROR creating ... [ERROR in 1.02s]") name the
 # node, not the error: the summary after "Completed with N error(s)" does
 _PROGRESS = re.compile(r"^\d+ of \d+ ")
@@ -43,14 +50,12 @@ _COMPLETED_WITH_ERRORS = re.compile(r"^Completed with \d+ errors?")
 def outcome_of(run: Run) -> RunOutcome:
     """What the ledger keeps of a run's end: status, duration, and for a failure the step,
     its first error line and the last lines of its logs."""
-    from datachonk_hooks.dbt_cloud import RunStatus
-
     duration = run.duration
     if duration is None and run.started_at is not None and run.finished_at is not None:
         duration = run.finished_at - run.started_at
     step = run.failed_step
     logs = step.logs if step is not None else ""
-    tail = logs.rstrip().splitlines()[-LOG_TAIL_LINES:]
+    tail = [line[:MAX_TAIL_LINE] for line in logs.rstrip().splitlines()[-LOG_TAIL_LINES:]]
     return RunOutcome(
         status=int(run.status),
         finished_at=run.finished_at,
@@ -68,7 +73,7 @@ def first_error_line(logs: str, status_message: str | None = None) -> str | None
     """The first line that says what went wrong: the first one of dbt's error summary,
     else the first line naming an error that is not a per-node progress line, else the
     run's status message."""
-    lines = [line.strip() for line in logs.splitlines()]
+    lines = [_TIME_PREFIX.sub("", _DECORATION.sub("", line)).strip() for line in logs.splitlines()]
     for index, line in enumerate(lines):
         if _COMPLETED_WITH_ERRORS.match(line):
             found = next((later for later in lines[index + 1 :] if later), None)
@@ -94,8 +99,6 @@ def outcome_line(record: TriggerRecord) -> str:
     """One line for a run that ended, e.g.
     `run 70403103900001 for 0e92d14 (main) failed at step 4 "dbt build": Database Error in
     model orders https://...` (without the `datachonk:` prefix)."""
-    from datachonk_hooks.dbt_cloud import RunStatus
-
     outcome = record.outcome
     status = RunStatus(outcome.status if outcome else (record.run_status or 0))
     branch = f" ({record.branch})" if record.branch else ""
@@ -114,10 +117,7 @@ def outcome_line(record: TriggerRecord) -> str:
         why = f": {outcome.error_line}" if outcome is not None and outcome.error_line else ""
         text = f"{head} failed{step}{why}"
     elif status == RunStatus.CANCELLED:
-        text = (
-            f"{head} was cancelled{took}: re-trigger if needed:"
-            f" `datachonk-hook run --force --ref {record.sha[:12]}`"
-        )
+        text = f"{head} was cancelled{took}: {retrigger_hint(record.sha)}"
     else:
         text = f"{head} ended: {status.described}"
     where = f" {record.run_url}" if record.run_url else ""
@@ -165,8 +165,6 @@ def refresh(
     """Ask dbt Cloud once about each record whose run has not ended (as far as the ledger
     knows), and record what it says; the others, and any that cannot be asked, are
     returned unchanged. `told`: the caller shows the new status to the developer."""
-    from datachonk_hooks.dbt_cloud import DbtCloudError
-
     fresh = []
     for record in records:
         if record.run_id is None or record.outcome is not None:
@@ -174,8 +172,17 @@ def refresh(
             continue
         try:
             run = client_for(record).get_run(record.run_id)
-        except (DbtCloudError, DatachonkError):
+        except DatachonkError:  # DbtCloudError too: the last known status stays
             fresh.append(record)
             continue
-        fresh.append(ledger.record_outcome(record.id, outcome_of(run), told=told))
+        fresh.append(note_run(ledger, record.id, run, told=told)[0])
     return fresh
+
+
+def note_run(
+    ledger: Ledger, trigger_id: int, run: Run, *, told: bool = False
+) -> tuple[TriggerRecord, bool]:
+    """Record what was seen of a run: its end with its outcome, else its status; (the
+    record, whether this call recorded the end). The one way a follower, a refresh and a
+    watch write what they saw, so an end is recorded (and notified) once."""
+    return ledger.finish_run(trigger_id, outcome_of(run), told=told)

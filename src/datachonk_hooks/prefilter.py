@@ -309,10 +309,12 @@ def ledger_is_idle() -> bool:
 
 
 def _has_backlog(common_dir: str, cache: Cache) -> bool:
-    """Whether the ledger may hold a trigger the hook would deliver (True when unsure).
+    """Whether the ledger may hold work for the hook (True when unsure): a trigger to
+    deliver, an outcome to tell, or a run nobody follows any more (its waiter was killed).
 
     Asking SQLite costs its import (7 ms), so a ledger seen idle is remembered by its file
-    signature (`_ledger_signature`); only a changed ledger is queried again.
+    signature (`_ledger_signature`); only a changed ledger is queried again. A ledger with
+    runs being followed is not remembered as idle: a follower can die without a write.
     """
     path = os.path.join(common_dir, STATE_DIR, LEDGER_FILE)
     if not os.path.exists(path):
@@ -321,8 +323,12 @@ def _has_backlog(common_dir: str, cache: Cache) -> bool:
     if signature is not None and signature == cache.idle_ledger:
         return False
     import sqlite3
+    from datetime import UTC, datetime
+
+    from datachonk_hooks.ledger import FOLLOW_FOR, follower_gone
 
     marks = ", ".join("?" for _ in BACKLOG_STATES)
+    since = (datetime.now(UTC) - FOLLOW_FOR).isoformat(timespec="microseconds")
     try:
         uri = "file:" + path.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
         conn = sqlite3.connect(uri, uri=True, timeout=0.5)
@@ -332,13 +338,21 @@ def _has_backlog(common_dir: str, cache: Cache) -> bool:
                 " OR (state = 'finished' AND told_at IS NULL) LIMIT 1",
                 BACKLOG_STATES,
             ).fetchone()
+            followers = [
+                followed_by
+                for (followed_by,) in conn.execute(
+                    "SELECT followed_by FROM triggers WHERE state = 'triggered'"
+                    " AND run_id IS NOT NULL AND push_id IS NOT NULL AND created_at >= ?",
+                    (since,),
+                )
+            ]
         finally:
             conn.close()
     except sqlite3.Error:
         return True
-    if row is not None:
+    if row is not None or any(follower_gone(f) for f in followers):
         return True
-    if signature is not None:  # taken before the query: a later write changes it
+    if signature is not None and not followers:  # taken before the query: a write changes it
         cache.idle_ledger = signature
         cache.dirty = True
     return False

@@ -63,7 +63,6 @@ from datachonk_hooks.dbt_cloud import (
     RateLimitedError,
     RedirectError,
     Run,
-    RunStatus,
     ServerError,
     UnknownOutcomeError,
     UnreachableError,
@@ -71,6 +70,7 @@ from datachonk_hooks.dbt_cloud import (
 from datachonk_hooks.errors import ConfigError, DatachonkError, GitError
 from datachonk_hooks.gitrepo import open_repo, work_tree
 from datachonk_hooks.ledger import Ledger, LedgerError, TriggerRecord
+from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sanitize import sanitize, unsafe_characters
 from datachonk_hooks.trigger import (
     AwaitingPushError,

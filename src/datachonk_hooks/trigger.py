@@ -778,15 +778,12 @@ def remember_run_status(repo_dir: Path, run: Run) -> None:
         repo = open_repo(repo_dir)
         if not ledger_file(repo).exists():
             return
-        with Ledger.for_repo(repo) as ledger:
-            if run.is_complete:
-                from datachonk_hooks.outcomes import outcome_of
+        from datachonk_hooks.outcomes import note_run
 
+        with Ledger.for_repo(repo) as ledger:
+            for record in ledger.triggers_for_run(run.id):
                 # the person watching saw it end: no outcome line for it later
-                for record in ledger.record_run_status(run.id, int(run.status)):
-                    ledger.record_outcome(record.id, outcome_of(run), told=True)
-            else:
-                ledger.record_run_status(run.id, int(run.status))
+                note_run(ledger, record.id, run, told=True)
     except DatachonkError:
         return
 
@@ -800,6 +797,7 @@ def cancel_superseded(
     runs someone else started, or that already ended, are left alone.
     """
     from datachonk_hooks.ledger import TriggerState
+    from datachonk_hooks.outcomes import note_run
 
     cancelled = []
     for older in ledger.history(500):
@@ -815,5 +813,6 @@ def cancel_superseded(
         if not run.is_complete:
             run = client.cancel_run(older.run_id)
             cancelled.append(older)
-        ledger.update_run_status(older.id, int(run.status))
+        # cancelled on purpose (the waiter's log says so): no "re-trigger if needed" line
+        note_run(ledger, older.id, run, told=True)
     return cancelled
