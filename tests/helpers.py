@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -152,3 +153,16 @@ def run_cli(*args: str, stdin: str = "") -> CliResult:
     assert TOKEN not in result.out + result.err
     assert "Traceback" not in result.err
     return result
+
+
+def stand_in(folder: Path, name: str, *, code: int = 0) -> Path:
+    """An executable `name` that appends its arguments (one per line) to `name`.args."""
+    folder.mkdir(exist_ok=True)
+    record = folder / f"{name}.args"
+    script = folder / name
+    script.write_text(
+        f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a" >> "{record}"; done\n'
+        f'printf -- "--end--\\n" >> "{record}"\nexit {code}\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return record

@@ -12,8 +12,7 @@ from datachonk_hooks.ledger import TriggerState
 from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sandbox import Sandbox
 from tests.e2e import BIN, Clone, eventually, quiet
-from tests.helpers import GENERATED_SQL, config_yaml
-from tests.test_follow import stand_in
+from tests.helpers import GENERATED_SQL, config_yaml, stand_in
 
 MODEL = {"models/staging/stg_orders.sql": GENERATED_SQL}
 

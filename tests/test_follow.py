@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from datachonk_hooks.monitor import PollPolicy
 from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger_request import TriggerRequest
-from tests.helpers import TOKEN, FakeClock
+from tests.helpers import TOKEN, FakeClock, stand_in
 
 SHA = "0e92d14" + "a" * 33
 POLICY = PollPolicy(first_interval=1.0, max_interval=5.0, after_change=1.0)
@@ -132,19 +131,6 @@ def test_a_run_dbt_cloud_does_not_know_is_given_up_after_the_grace(ledger, clien
     ended, log = follow(ledger, client, clock, ghost)
     assert ended == []
     assert log[-1].startswith("stopped following run 999:")
-
-
-def stand_in(folder: Path, name: str, *, code: int = 0) -> Path:
-    """An executable `name` that appends its arguments (one per line) to `name`.args."""
-    folder.mkdir(exist_ok=True)
-    record = folder / f"{name}.args"
-    script = folder / name
-    script.write_text(
-        f'#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a" >> "{record}"; done\n'
-        f'printf -- "--end--\\n" >> "{record}"\nexit {code}\n'
-    )
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return record
 
 
 def test_notify_true_shows_a_desktop_notification(ledger, client, clock, tmp_path) -> None:

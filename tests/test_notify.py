@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from datachonk_hooks.notify import notification_command, notify
-from tests.test_follow import stand_in
+from tests.helpers import stand_in
 
 TITLE = 'dbt Cloud run failed "now"'
 BODY = "run 1 for 0e92d14 (main) failed: it's $(broken) `here`"
@@ -43,3 +43,9 @@ def test_no_tool_means_no_notification(tmp_path: Path) -> None:
 def test_a_failing_tool_is_reported_not_raised(tmp_path: Path) -> None:
     stand_in(tmp_path, "notify-send", code=1)
     assert not notify(TITLE, BODY, env=path_env(tmp_path), platform="linux")
+
+
+def test_markup_in_the_text_is_shown_as_text_by_notify_send(tmp_path: Path) -> None:
+    args = stand_in(tmp_path, "notify-send")
+    assert notify(TITLE, "run for <b>x</b> & y", env=path_env(tmp_path), platform="linux")
+    assert args.read_text().splitlines()[3] == "run for &lt;b&gt;x&lt;/b&gt; &amp; y"

@@ -26,6 +26,7 @@ from datachonk_hooks.sanitize import sanitize
 
 if TYPE_CHECKING:
     from datachonk_hooks.dbt_cloud import DbtCloudClient, Run
+    from datachonk_hooks.ledger import TriggerRecord
     from datachonk_hooks.monitor import WatchResult
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -389,7 +390,7 @@ def watch_command(app: AppContext, run_id: int | None, timeout: int | None, as_j
         return _watch(client, run_id, seconds, as_json).exit_code
 
 
-def _latest_run(app: AppContext, *, wait: float) -> Any:
+def _latest_run(app: AppContext, *, wait: float) -> TriggerRecord:
     """The ledger's newest run on the branch HEAD is on, for `watch` without a RUN_ID (the
     run of a push still on its way is waited for, up to `wait` seconds); a one-line error
     (exit 2) naming what to do when there is none to choose."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, NotFoundError
 from datachonk_hooks.ledger import FOLLOW_FOR, Ledger, TriggerRecord
@@ -28,6 +29,14 @@ from datachonk_hooks.run_status import RunStatus
 
 #: the longest the waiter follows runs, whatever the jobs' timeouts say
 FOLLOW_LIMIT = FOLLOW_FOR.total_seconds()
+
+
+class ToFollow(NamedTuple):
+    """A run the waiter is to follow: its trigger, its job's timeout, whether to notify."""
+
+    record: TriggerRecord
+    timeout: float
+    notify: bool
 
 
 @dataclass
@@ -47,7 +56,7 @@ class Followed:
 
 def follow_runs(
     ledger: Ledger,
-    wanted: Sequence[tuple[TriggerRecord, float, bool]],
+    wanted: Sequence[ToFollow | tuple[TriggerRecord, float, bool]],
     client_for: Callable[[TriggerRecord], DbtCloudClient],
     *,
     env: Mapping[str, str],

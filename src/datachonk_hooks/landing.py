@@ -36,6 +36,7 @@ from datachonk_hooks.ledger import (
 from datachonk_hooks.push import PushUpdate, contains, tracking_refs
 
 if TYPE_CHECKING:
+    from datachonk_hooks.follow import ToFollow
     from datachonk_hooks.trigger import ClientPool
 
 WAITER_LOG = "waiter.log"
@@ -414,11 +415,13 @@ def _bounded(
 
 def runs_to_follow(
     repo: pygit2.Repository, ledger: Ledger, push_id: int, env: Mapping[str, str]
-) -> list[tuple[TriggerRecord, float, bool]]:
+) -> list[ToFollow]:
     """The runs this waiter follows, each with its job's timeout and whether to notify:
     its own push's runs, and the unfinished runs of earlier pushes nobody follows (a
     waiter killed while following, a run `retry` delivered), unless the pushed
     datachonk.yaml says `follow: false`."""
+    from datachonk_hooks.follow import ToFollow
+
     own = [r for r in ledger.triggers_for_push(push_id) if r.state is TriggerState.TRIGGERED]
     orphans = ledger.unfollowed_runs()
     wanted = []
@@ -429,11 +432,11 @@ def runs_to_follow(
         if settings is None or not settings.target_for_branch(record.branch).follow:
             ledger.stop_following(record.id)  # `follow: false`: no later waiter takes it
             continue
-        wanted.append((record, float(settings.timeout), settings.notify))
+        wanted.append(ToFollow(record, float(settings.timeout), settings.notify))
     return wanted
 
 
-def _follow_limit(wanted: Sequence[tuple[TriggerRecord, float, bool]]) -> float:
+def _follow_limit(wanted: Sequence[ToFollow]) -> float:
     """The following phase's bound: the longest timeout of the runs it follows (at most
     the waiter's cap) plus a minute for the last polls; 0 when nothing is followed."""
     from datachonk_hooks.follow import FOLLOW_LIMIT

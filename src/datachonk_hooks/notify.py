@@ -3,11 +3,13 @@
 Through the platform's own tool only (`notify-send` on Linux and the BSDs, `osascript` on
 macOS), so no package is needed; where none is installed, or it fails, nothing happens:
 a notification is a courtesy, the outcome line on the next push is the promise. The text
-is passed as arguments, never put inside a script (a commit subject may hold quotes).
+is passed as arguments, never put inside a script (a commit subject may hold quotes), and
+escaped where the tool reads markup.
 """
 
 from __future__ import annotations
 
+import html
 import shutil
 import subprocess
 import sys
@@ -39,7 +41,8 @@ def notification_command(
     tool = shutil.which("notify-send", path=path)
     if tool is None:
         return None
-    return [tool, f"--app-name={APP_NAME}", "--", title, body]
+    # the notification spec reads the body as markup: `<b>` in a commit subject is text
+    return [tool, f"--app-name={APP_NAME}", "--", title, html.escape(body, quote=False)]
 
 
 def notify(title: str, body: str, *, env: Mapping[str, str], platform: str = sys.platform) -> bool:
