@@ -22,13 +22,13 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check datachonk_hooks tests bench
+	$(BIN)/ruff format --check datachonk_hooks tests bench
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix datachonk_hooks tests bench
+	$(BIN)/ruff format datachonk_hooks tests bench
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench.py
@@ -39,4 +39,4 @@ reliability: $(STAMP)
 	$(BIN)/python -m tests.reliability_report
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
