@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from datachonk_hooks.cloud.client import DbtCloudClient
+from datachonk_hooks.cloud.records import Run
 from datachonk_hooks.credentials import Token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, Run
 from datachonk_hooks.errors import ExitCode
 from datachonk_hooks.monitor import ChangeLines, watch_run
 from datachonk_hooks.sandbox import Sandbox

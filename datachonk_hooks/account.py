@@ -20,6 +20,14 @@ from urllib.parse import urlsplit
 
 import click
 
+from datachonk_hooks.cloud.client import LEGACY_HOST, DbtCloudClient, RetryPolicy
+from datachonk_hooks.cloud.errors import (
+    AuthenticationError,
+    DbtCloudError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from datachonk_hooks.cloud.records import Job, Project, Run
 from datachonk_hooks.config import (
     CONFIG_NAME,
     EXAMPLE_HOST,
@@ -40,18 +48,6 @@ from datachonk_hooks.credentials import (
     forget_token,
     resolve_token,
     store_token,
-)
-from datachonk_hooks.dbt_cloud import (
-    LEGACY_HOST,
-    AuthenticationError,
-    DbtCloudClient,
-    DbtCloudError,
-    Job,
-    NotFoundError,
-    PermissionDeniedError,
-    Project,
-    RetryPolicy,
-    Run,
 )
 from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
 from datachonk_hooks.sanitize import sanitize

@@ -20,7 +20,7 @@ from datachonk_hooks.gitrepo import ZERO_SHA, branch_of, resolve_commit
 from datachonk_hooks.push import PushUpdate, tracking_refs
 
 if TYPE_CHECKING:
-    from datachonk_hooks.dbt_cloud import Run
+    from datachonk_hooks.cloud.records import Run
     from datachonk_hooks.trigger import UpdatePlan
 
 

@@ -25,7 +25,8 @@ from datachonk_hooks.errors import DatachonkError, ExitCode
 from datachonk_hooks.sanitize import sanitize
 
 if TYPE_CHECKING:
-    from datachonk_hooks.dbt_cloud import DbtCloudClient, Run
+    from datachonk_hooks.cloud.client import DbtCloudClient
+    from datachonk_hooks.cloud.records import Run
     from datachonk_hooks.ledger import TriggerRecord
     from datachonk_hooks.monitor import WatchResult
 

@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from datachonk_hooks.account import Workspace, client_for, is_legacy_host
+from datachonk_hooks.cloud.client import DbtCloudClient
+from datachonk_hooks.cloud.errors import (
+    AuthenticationError,
+    DbtCloudError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from datachonk_hooks.cloud.records import Job, Project
 from datachonk_hooks.config import (
     ENV_ACCOUNT_ID,
     EXAMPLE_HOST,
@@ -23,15 +31,6 @@ from datachonk_hooks.config import (
     load_settings_file,
 )
 from datachonk_hooks.credentials import Token, resolve_token
-from datachonk_hooks.dbt_cloud import (
-    AuthenticationError,
-    DbtCloudClient,
-    DbtCloudError,
-    Job,
-    NotFoundError,
-    PermissionDeniedError,
-    Project,
-)
 from datachonk_hooks.errors import DatachonkError
 from datachonk_hooks.install import PRE_COMMIT_MARKER
 

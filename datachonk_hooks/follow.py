@@ -21,11 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, NotFoundError
+from datachonk_hooks.cloud.client import DbtCloudClient
+from datachonk_hooks.cloud.errors import DbtCloudError, NotFoundError
+from datachonk_hooks.cloud.status import RunStatus
 from datachonk_hooks.ledger import FOLLOW_FOR, Ledger, TriggerRecord
 from datachonk_hooks.monitor import PollPolicy
 from datachonk_hooks.outcomes import note_run, outcome_line
-from datachonk_hooks.run_status import RunStatus
 
 #: the longest the waiter follows runs, whatever the jobs' timeouts say
 FOLLOW_LIMIT = FOLLOW_FOR.total_seconds()

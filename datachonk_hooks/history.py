@@ -18,18 +18,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from datachonk_hooks.dbt_cloud import (
-    RUN_RELATED,
-    DbtCloudClient,
-    DbtCloudError,
-    NotFoundError,
-    RetryPolicy,
-    Run,
-    Timeouts,
-)
+from datachonk_hooks.cloud.client import RUN_RELATED, DbtCloudClient, RetryPolicy, Timeouts
+from datachonk_hooks.cloud.errors import DbtCloudError, NotFoundError
+from datachonk_hooks.cloud.records import Run
+from datachonk_hooks.cloud.status import RunStatus
 from datachonk_hooks.errors import DatachonkError, ExitCode
 from datachonk_hooks.ledger import TriggerRecord, TriggerState
-from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sanitize import sanitize
 
 if TYPE_CHECKING:

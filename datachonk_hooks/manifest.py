@@ -10,15 +10,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from datachonk_hooks.dbt_cloud import (
-    BadResponseError,
-    DbtCloudClient,
-    NotFoundError,
-    Run,
-)
+from datachonk_hooks.cloud.client import DbtCloudClient
+from datachonk_hooks.cloud.errors import BadResponseError, NotFoundError
+from datachonk_hooks.cloud.records import Run
+from datachonk_hooks.cloud.status import RunStatus
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.fileio import atomic_write
-from datachonk_hooks.run_status import RunStatus
 
 MANIFEST = "manifest.json"
 

@@ -21,9 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, NotFoundError, Run
+from datachonk_hooks.cloud.client import DbtCloudClient
+from datachonk_hooks.cloud.errors import DbtCloudError, NotFoundError
+from datachonk_hooks.cloud.records import Run
+from datachonk_hooks.cloud.status import RunStatus, retrigger_hint
 from datachonk_hooks.errors import ExitCode
-from datachonk_hooks.run_status import RunStatus, retrigger_hint
 from datachonk_hooks.sanitize import sanitize
 
 LOG_TAIL_LINES = 30

@@ -17,13 +17,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from datachonk_hooks.cloud.status import RunStatus, retrigger_hint
 from datachonk_hooks.errors import DatachonkError
 from datachonk_hooks.ledger import RunOutcome, TriggerRecord
-from datachonk_hooks.run_status import RunStatus, retrigger_hint
 from datachonk_hooks.sanitize import sanitize
 
 if TYPE_CHECKING:
-    from datachonk_hooks.dbt_cloud import DbtCloudClient, Run
+    from datachonk_hooks.cloud.client import DbtCloudClient
+    from datachonk_hooks.cloud.records import Run
     from datachonk_hooks.ledger import Ledger
 
 PREFIX = "datachonk:"

@@ -49,28 +49,27 @@ from datachonk_hooks.account import (
     projects_json,
 )
 from datachonk_hooks.cause import clean
-from datachonk_hooks.config import MAX_ID, Settings, normalize_host
-from datachonk_hooks.credentials import ENV_TOKEN, check_token_text, redact
-from datachonk_hooks.dbt_cloud import (
+from datachonk_hooks.cloud.client import DbtCloudClient
+from datachonk_hooks.cloud.errors import (
     AuthenticationError,
     BadRequestError,
     BadResponseError,
-    DbtCloudClient,
     DbtCloudError,
     NotFoundError,
     PermissionDeniedError,
-    Project,
     RateLimitedError,
     RedirectError,
-    Run,
     ServerError,
     UnknownOutcomeError,
     UnreachableError,
 )
+from datachonk_hooks.cloud.records import Project, Run
+from datachonk_hooks.cloud.status import RunStatus
+from datachonk_hooks.config import MAX_ID, Settings, normalize_host
+from datachonk_hooks.credentials import ENV_TOKEN, check_token_text, redact
 from datachonk_hooks.errors import ConfigError, DatachonkError, GitError
 from datachonk_hooks.gitrepo import open_repo, work_tree
 from datachonk_hooks.ledger import Ledger, LedgerError, TriggerRecord
-from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sanitize import sanitize, unsafe_characters
 from datachonk_hooks.trigger import (
     AwaitingPushError,

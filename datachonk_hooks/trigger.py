@@ -23,8 +23,9 @@ from datachonk_hooks.push import PushUpdate, on_remote, pushed_range
 if TYPE_CHECKING:
     # Only needed once something is to be triggered: the hook imports this module on every
     # push, and a push without generated models should not pay for HTTP or SQLite modules.
+    from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy
+    from datachonk_hooks.cloud.records import Run
     from datachonk_hooks.credentials import Token
-    from datachonk_hooks.dbt_cloud import DbtCloudClient, RetryPolicy, Run
     from datachonk_hooks.ledger import Ledger, TriggerRecord
     from datachonk_hooks.trigger_request import TriggerRequest
 
@@ -211,7 +212,7 @@ def client_options(env: Mapping[str, str], retry: RetryPolicy | None = None) -> 
     """
     from dataclasses import replace
 
-    from datachonk_hooks.dbt_cloud import RetryPolicy, Timeouts
+    from datachonk_hooks.cloud.client import RetryPolicy, Timeouts
 
     options: dict[str, Any] = {}
     read = _seconds(env, ENV_HTTP_TIMEOUT)
@@ -235,8 +236,8 @@ def new_client(
 ) -> DbtCloudClient:
     """The one way a client is made: the token from the environment or the store unless
     given, the timeouts and retry budget as `client_options` says."""
+    from datachonk_hooks.cloud.client import DbtCloudClient
     from datachonk_hooks.credentials import resolve_token
-    from datachonk_hooks.dbt_cloud import DbtCloudClient
 
     if token is None:
         token = resolve_token(env, host=host, account_id=account_id)
@@ -581,7 +582,7 @@ def deliver(
     to the host configured now (`ClientPool.host_for`); with none it stays pending, sent
     nowhere, like one without a token.
     """
-    from datachonk_hooks.dbt_cloud import (
+    from datachonk_hooks.cloud.errors import (
         AuthenticationError,
         DbtCloudError,
         PermissionDeniedError,

@@ -25,7 +25,7 @@ from tests.helpers import (
 pytest_plugins = ["tests.e2e", "tests.reliability"]
 
 if TYPE_CHECKING:
-    from datachonk_hooks.dbt_cloud import DbtCloudClient
+    from datachonk_hooks.cloud.client import DbtCloudClient
     from datachonk_hooks.sandbox import Sandbox
 
 
@@ -122,8 +122,8 @@ def clock(sandbox: Sandbox) -> FakeClock:
 @pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[DbtCloudClient]:
     """A client of `sandbox`'s account."""
+    from datachonk_hooks.cloud.client import DbtCloudClient
     from datachonk_hooks.credentials import Token
-    from datachonk_hooks.dbt_cloud import DbtCloudClient
 
     with DbtCloudClient(sandbox.url, 12345, Token(TOKEN, "t")) as c:
         yield c

@@ -10,14 +10,14 @@ import pytest
 
 from datachonk_hooks.account import QUICK_RETRY, client_for, connect_account, refusal, table
 from datachonk_hooks.cli import main
-from datachonk_hooks.config import load_settings
-from datachonk_hooks.credentials import credentials_path, store_token
-from datachonk_hooks.dbt_cloud import (
+from datachonk_hooks.cloud.errors import (
     AuthenticationError,
     NotFoundError,
     PermissionDeniedError,
     UnreachableError,
 )
+from datachonk_hooks.config import load_settings
+from datachonk_hooks.credentials import credentials_path, store_token
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.sandbox import Sandbox
 from tests.helpers import TOKEN, config_yaml, publish

@@ -64,8 +64,8 @@ def test_newer_push_cancels_only_our_older_in_flight_run(
     clone = with_pre_commit
     configure(clone, cloud)
     # someone else's run of the same job and branch: never ours to cancel
+    from datachonk_hooks.cloud.client import DbtCloudClient
     from datachonk_hooks.credentials import Token
-    from datachonk_hooks.dbt_cloud import DbtCloudClient
     from tests.helpers import TOKEN
 
     with DbtCloudClient(cloud.url, 12345, Token(TOKEN, "test")) as client:

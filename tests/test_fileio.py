@@ -13,11 +13,12 @@ from typing import Any, cast
 
 import pytest
 
-from datachonk_hooks.dbt_cloud import DbtCloudClient, Run
+from datachonk_hooks.cloud.client import DbtCloudClient
+from datachonk_hooks.cloud.records import Run
+from datachonk_hooks.cloud.status import RunStatus
 from datachonk_hooks.errors import ConfigError, ExitCode
 from datachonk_hooks.fileio import atomic_write
 from datachonk_hooks.manifest import MANIFEST, download_manifest
-from datachonk_hooks.run_status import RunStatus
 
 
 def mode_of(path: Path) -> int:

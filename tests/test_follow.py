@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy
+from datachonk_hooks.cloud.status import RunStatus
 from datachonk_hooks.credentials import Token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, RetryPolicy
 from datachonk_hooks.follow import follow_runs
 from datachonk_hooks.ledger import Ledger, TriggerRecord, TriggerState
 from datachonk_hooks.monitor import PollPolicy
-from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import TOKEN, FakeClock, stand_in

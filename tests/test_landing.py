@@ -12,8 +12,8 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy
 from datachonk_hooks.credentials import resolve_token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, RetryPolicy
 from datachonk_hooks.gitrepo import ZERO_SHA
 from datachonk_hooks.landing import (
     Waiter,

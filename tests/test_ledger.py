@@ -497,7 +497,7 @@ with Ledger(Path(sys.argv[1])) as ledger:
 ADD_SCRIPT = """
 import sys
 from pathlib import Path
-from datachonk_hooks.dbt_cloud import TriggerRequest
+from datachonk_hooks.trigger_request import TriggerRequest
 from datachonk_hooks.ledger import Ledger
 with Ledger(Path(sys.argv[1])) as ledger:
     print("ready", flush=True)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.dbt_cloud import DbtCloudClient, Run, RunStep
+from datachonk_hooks.cloud.client import DbtCloudClient
+from datachonk_hooks.cloud.records import Run, RunStep
+from datachonk_hooks.cloud.status import RunStatus
 from datachonk_hooks.errors import ExitCode
 from datachonk_hooks.monitor import (
     ChangeLines,
@@ -18,7 +20,6 @@ from datachonk_hooks.monitor import (
     format_elapsed,
     watch_run,
 )
-from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import FakeClock, commit_files, git, publish

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from datachonk_hooks.cloud.status import RunStatus
 from datachonk_hooks.ledger import SCHEMA_VERSION, Ledger, RunOutcome, TriggerRecord
 from datachonk_hooks.outcomes import (
     MAX_TOLD,
@@ -19,7 +20,6 @@ from datachonk_hooks.outcomes import (
     tell,
     tell_in,
 )
-from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.trigger_request import TriggerRequest
 
 SHA = "0e92d14" + "b" * 33

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from datachonk_hooks.cloud.client import DbtCloudClient
 from datachonk_hooks.credentials import Token
-from datachonk_hooks.dbt_cloud import DbtCloudClient
 from datachonk_hooks.ledger import TriggerState
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger_request import TriggerRequest

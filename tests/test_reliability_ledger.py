@@ -22,9 +22,9 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy, Timeouts
 from datachonk_hooks.config import load_settings
 from datachonk_hooks.credentials import Token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, RetryPolicy, Timeouts
 from datachonk_hooks.errors import ExitCode
 from datachonk_hooks.ledger import (
     _MIGRATIONS,

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from datachonk_hooks.cloud.client import DbtCloudClient
 from datachonk_hooks.config import load_settings
 from datachonk_hooks.credentials import Token
-from datachonk_hooks.dbt_cloud import DbtCloudClient
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger_request import TriggerRequest
@@ -76,7 +76,7 @@ def test_every_command_and_scenario_keeps_the_token_secret(
         run_sha = clone.commit({"models/marts/orders.sql": GENERATED_SQL}, "Add marts")
         clone.push("--no-verify", "--quiet", "origin", "main")  # `run` triggers it below
         verbose = cli("-v", "run", "--wait", "--timeout", "60")
-        assert "datachonk_hooks.dbt_cloud: POST /api/v2/accounts/12345/jobs/11111/run/" in (
+        assert "datachonk_hooks.cloud.client: POST /api/v2/accounts/12345/jobs/11111/run/" in (
             verbose.stderr
         )
         assert "Authorization" not in verbose.stderr and "Token " not in verbose.stderr

@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 
 from datachonk_hooks.account import Status, projects_table, table
 from datachonk_hooks.cause import CauseContext, build_cause, clean
-from datachonk_hooks.dbt_cloud import Project, Run, RunStep
+from datachonk_hooks.cloud.records import Project, Run, RunStep
+from datachonk_hooks.cloud.status import RunStatus
 from datachonk_hooks.history import history_lines
 from datachonk_hooks.landing import log_line
 from datachonk_hooks.ledger import Ledger, TriggerState
 from datachonk_hooks.monitor import describe, failure_report
-from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.sanitize import sanitize, unsafe_characters
 from datachonk_hooks.trigger_request import TriggerRequest

@@ -14,9 +14,10 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy, Timeouts
+from datachonk_hooks.cloud.errors import DbtCloudError
 from datachonk_hooks.config import load_settings
 from datachonk_hooks.credentials import resolve_token
-from datachonk_hooks.dbt_cloud import DbtCloudClient, DbtCloudError, RetryPolicy, Timeouts
 from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
 from datachonk_hooks.gitrepo import ZERO_SHA
 from datachonk_hooks.ledger import Ledger, TriggerState

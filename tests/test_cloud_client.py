@@ -15,32 +15,33 @@ from typing import Any
 import pytest
 import requests
 
-from datachonk_hooks import dbt_cloud
-from datachonk_hooks.credentials import Token
-from datachonk_hooks.dbt_cloud import (
-    MAX_REDIRECTS,
-    MESSAGE_LIMIT,
+from datachonk_hooks.cloud import client as cloud_client
+from datachonk_hooks.cloud import errors as cloud_errors
+from datachonk_hooks.cloud import records as cloud_records
+from datachonk_hooks.cloud.client import MAX_REDIRECTS, DbtCloudClient, RetryPolicy, Timeouts
+from datachonk_hooks.cloud.errors import (
     AuthenticationError,
     BadRequestError,
     BadResponseError,
-    DbtCloudClient,
-    Job,
     NotFoundError,
     PermissionDeniedError,
-    Project,
     RateLimitedError,
     RedirectError,
-    RetryPolicy,
-    Run,
     ServerError,
-    Timeouts,
     UnknownOutcomeError,
     UnreachableError,
+)
+from datachonk_hooks.cloud.records import (
+    MESSAGE_LIMIT,
+    Job,
+    Project,
+    Run,
     parse_duration,
     parse_timestamp,
 )
+from datachonk_hooks.cloud.status import RunStatus
+from datachonk_hooks.credentials import Token
 from datachonk_hooks.ledger import Ledger, TriggerRecord, TriggerState
-from datachonk_hooks.run_status import RunStatus
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import TOKEN, commit_files, config_yaml, publish
@@ -200,7 +201,7 @@ def test_list_runs_follows_pagination(
     client: DbtCloudClient, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = [client.trigger_run(11111, TriggerRequest(f"run {i}")).id for i in range(5)]
-    monkeypatch.setattr(dbt_cloud, "PAGE_SIZE", 2)
+    monkeypatch.setattr(cloud_client, "PAGE_SIZE", 2)
     runs = client.list_runs(11111)
     assert [r.id for r in runs] == sorted(ids, reverse=True)
     pages = [r for r in sandbox.requests if r.method == "GET" and r.path.endswith("/runs/")]
@@ -596,7 +597,7 @@ def test_retry_after_is_capped_or_ignored_when_absurd(
     ],
 )
 def test_retry_after_header_forms(header: str, expected: float | None) -> None:
-    assert dbt_cloud._retry_after(header) == expected
+    assert cloud_client._retry_after(header) == expected
 
 
 def test_a_long_server_message_is_cut_with_an_ellipsis(
@@ -771,7 +772,7 @@ def test_the_deadline_holds_when_the_answer_ends_by_closing(closing: bool) -> No
     )
     started = time.monotonic()
     try:
-        with pytest.raises(dbt_cloud.DbtCloudError, match=r"no complete answer within 0\.5 s"):
+        with pytest.raises(cloud_errors.DbtCloudError, match=r"no complete answer within 0\.5 s"):
             client.get_run(5, related=())
     finally:
         stop.set()
@@ -782,7 +783,7 @@ def test_the_deadline_holds_when_the_answer_ends_by_closing(closing: bool) -> No
 
 @pytest.mark.parametrize("status", [2**64 + 5, -3, 10**6])
 def test_a_status_out_of_any_range_is_unknown_not_a_crash(status: int) -> None:
-    run = dbt_cloud.Run.from_api({"id": 5, "status": status})
+    run = cloud_records.Run.from_api({"id": 5, "status": status})
     assert int(run.status) == 0 and not run.is_complete
 
 
@@ -826,7 +827,7 @@ def test_a_trigger_whose_answer_is_cut_is_never_sent_again() -> None:
         RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02, budget=1.5),
     )
     try:
-        with pytest.raises(dbt_cloud.UnknownOutcomeError, match="cut short"):
+        with pytest.raises(cloud_errors.UnknownOutcomeError, match="cut short"):
             client.trigger_run(5, TriggerRequest("Cut", git_sha="a" * 40))
     finally:
         server.close()
@@ -835,7 +836,7 @@ def test_a_trigger_whose_answer_is_cut_is_never_sent_again() -> None:
 
 
 def test_odd_times_durations_and_steps_are_no_crash() -> None:
-    from datachonk_hooks.dbt_cloud import (
+    from datachonk_hooks.cloud.records import (
         MAX_STEP_LOGS,
         MAX_STEP_NAME,
         RunStep,
