@@ -10,8 +10,8 @@ Each run is claimed (`Ledger.follow`), so two waiters never follow one run, and 
 process that records an end notifies. A run whose follower was killed is not lost: the
 next push's waiter follows it on (`Ledger.unfollowed_runs`); one past its time limit is
 left to `history`, which asks dbt Cloud about it. Network trouble while following is waited
-out with the same polling until the deadline: only a refused token or a run dbt Cloud does
-not know ends following early.
+out with the same polling, for up to TROUBLE_LIMIT without a break; a refused token or a
+run dbt Cloud does not know ends following at once.
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from datachonk_hooks.outcomes import note_run, outcome_line
 
 #: the longest the waiter follows runs, whatever the jobs' timeouts say
 FOLLOW_LIMIT = FOLLOW_FOR.total_seconds()
+#: seconds of unbroken network trouble after which a run is left to `history` (a laptop
+#: that went offline should not keep a process polling for the rest of the job's timeout)
+TROUBLE_LIMIT = 600.0
 
 
 class ToFollow(NamedTuple):
@@ -51,8 +54,9 @@ class Followed:
     next_poll: float
     status: RunStatus | None = None
     since: float | None = None  # when it was first polled (for the not-found grace)
-    #: the last failure to ask dbt Cloud, said once until it changes
+    #: the last failure to ask dbt Cloud, said once until it changes, and since when
     trouble: str | None = None
+    trouble_since: float | None = None
 
 
 def follow_runs(
@@ -135,13 +139,17 @@ def _poll(
     except DbtCloudError as exc:
         if not exc.transient:  # a refused token: asking again changes nothing
             return _give_up(ledger, item, exc, log)
+        if item.trouble_since is None:
+            item.trouble_since = now
+        elif now - item.trouble_since > TROUBLE_LIMIT:
+            return _give_up(ledger, item, exc, log)
         if str(exc) != item.trouble:
             item.trouble = str(exc)
             log(f"run {run_id}: {exc}; asking again")
         item.interval = policy.next_interval(item.interval, False)
         item.next_poll = now + item.interval
         return None
-    item.trouble = None
+    item.trouble = item.trouble_since = None
     changed = run.status != item.status
     if changed:
         log(f"run {run_id}: {run.status.described}")

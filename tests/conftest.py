@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,6 +45,29 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     for name, value in GIT_IDENTITY.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(autouse=True)
+def no_waiter_outlives_its_test(tmp_path: Path) -> Iterator[None]:
+    """Landing waiters follow their runs for as long as the job's timeout allows, also after
+    the test's simulator has stopped: once the test is over, those started in its folder
+    are ended, so they neither pile up nor poll a later test's simulator on a reused port."""
+    yield
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"datachonk_hooks" not in command or b"land" not in command:
+                continue
+            if not Path(os.readlink(entry / "cwd")).is_relative_to(tmp_path):
+                continue
+            os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue
 
 
 @pytest.fixture

@@ -224,3 +224,18 @@ def _ended_pid() -> int:
     child = subprocess.Popen(["true"])
     child.wait()
     return child.pid
+
+
+def test_network_trouble_that_lasts_is_left_to_history(ledger, sandbox: Sandbox, clock) -> None:
+    from datachonk_hooks.follow import TROUBLE_LIMIT
+
+    with DbtCloudClient(
+        sandbox.url, 12345, Token(TOKEN, "t"), retry=RetryPolicy(attempts=1)
+    ) as impatient:
+        record = triggered(ledger, impatient, 44444)  # runs for 10 simulated minutes
+        sandbox.fail("503", method="GET", path=r"/runs/\d+/$", times=10_000)
+        ended, log = follow(ledger, impatient, clock, record)
+    assert ended == []
+    assert log[-1].startswith(f"stopped following run {record.run_id}: ")
+    assert clock.now - 1000.0 < TROUBLE_LIMIT + 60  # not the job's whole timeout
+    assert ledger.unfollowed_runs() == []  # history asks about it

@@ -15,6 +15,7 @@ import requests
 
 from datachonk_hooks import sandbox as sandbox_module
 from datachonk_hooks.sandbox import Sandbox
+from datachonk_hooks.sandbox.wire import FIRST_RUN_ID
 
 TOKEN = "dbtc_sandbox_test_token"
 ACCOUNT = 12345
@@ -771,7 +772,7 @@ def test_odd_id_fault_rewrites_the_ids_of_the_answer(sb: Sandbox, api: Api, odd:
     response = api.post("/jobs/11111/run/", {"cause": "x"})
     assert response.status_code == 200 and response.json()["data"]["id"] == odd
     [run] = sb.runs
-    assert run.id == sandbox_module.FIRST_RUN_ID  # the run itself is untouched
+    assert run.id == FIRST_RUN_ID  # the run itself is untouched
     sb.fail("odd_id", method="GET", id=odd)
     assert [item["id"] for item in api.get("/runs/").json()["data"]] == [odd]
     assert api.get("/runs/").json()["data"][0]["id"] == run.id
