@@ -721,3 +721,44 @@ def test_bad_inputs_are_usage_errors(
     assert message in result.log
     assert fast.runs == []
     assert_no_token(result)
+
+
+@pytest.mark.slow
+def test_the_install_step_installs_the_package_from_the_action_path(tmp_path: Path) -> None:
+    """The `install` step as the runner runs it, with a fresh Python first on PATH: it
+    installs this checkout (its dependencies are the venv's business, so PIP_NO_DEPS keeps
+    the test off the network beyond the build's own requirements)."""
+    [install] = [step for step in load_action()["runs"]["steps"] if step["id"] == "install"]
+    venv = tmp_path / "runner-python"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    source = tmp_path / "action"  # a copy: building writes build/ and *.egg-info next to it
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", ".*cache"),
+    )
+    script = tmp_path / "install.sh"
+    script.write_text(install["run"])
+    env = {
+        **os.environ,
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GITHUB_ACTION_PATH": str(source),
+        "PIP_NO_DEPS": "1",
+    }
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (venv / "bin" / "datachonk-hook").is_file()
+    shown = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "show", "datachonk-hooks"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Version: 0.1.0" in shown.stdout
