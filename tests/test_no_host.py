@@ -152,7 +152,7 @@ def test_an_explicit_legacy_host_works_as_before_with_its_notes(
     """Only the default is gone: a configured cloud.getdbt.com is used as given, with the
     "being retired" note, and its 401 still gets the cell-based hint. (The simulator plays
     the legacy host.)"""
-    for module in ("account", "dbt_cloud"):
+    for module in ("account", "cloud.client"):
         monkeypatch.setattr(f"datachonk_hooks.{module}.LEGACY_HOST", "127.0.0.1")
     commit_files(no_host_repo, {"datachonk.yaml": config_yaml(sandbox.url)}, "Legacy host")
     doctor = run("doctor")
