@@ -58,6 +58,8 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
         if prefilter.check(
             os.environ, stdin_lines, dry_run=dry_run, remote=str(remote) if remote else None
         ).skip:
+            if not dry_run:  # how earlier runs ended, as the slow path would say it
+                prefilter.tell_outcomes(lambda line: print(line, file=sys.stderr))
             prefilter.save_learned()  # the ledger's idle signature, when it changed
             return 0
     except Exception:

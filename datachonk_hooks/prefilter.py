@@ -18,8 +18,9 @@ For each pushed ref with a base this clone has the push is skipped when:
   rule. Each project file's `model-paths` come from a small cache keyed by its blob id,
   filled by the slow path (`detect`), so a miss falls through and the next push hits;
 - the ledger holds no trigger the hook would deliver (pending, sending or awaiting a push:
-  a superset of `Ledger.deliverable`), so the backlog still reaches the waiter, and no run
-  that ended untold (`Ledger.untold`), so its outcome line is printed on this push.
+  a superset of `Ledger.deliverable`), so the backlog still reaches the waiter, and no
+  run whose follower died, so a waiter takes it over. Runs that ended untold
+  (`Ledger.untold`) do not need the slow path: `tell_outcomes` prints their lines.
 
 The cache (`<git common dir>/datachonk/prefilter.cache`) also keeps the detection rules
 parsed from a datachonk.yaml with a `detect:` section, by a digest of its text, so a push of
@@ -256,12 +257,15 @@ class _State:
     cache: Cache | None = None
     #: None: not checked; False: the ledger holds nothing the hook would deliver
     backlog: bool | None = None
+    #: the ledger file, when it holds outcomes nobody was told yet (`tell_outcomes`)
+    untold: str | None = None
 
 
 def reset() -> None:
     """Forget this process's cache and ledger verdict (a process that checks several pushes)."""
     _State.cache = None
     _State.backlog = None
+    _State.untold = None
 
 
 def activate(common_dir: str) -> Cache:
@@ -302,6 +306,21 @@ def save_learned() -> None:
         _State.cache.save()
 
 
+def tell_outcomes(echo: Callable[[str], None]) -> None:
+    """Print the outcome lines of runs that ended since the last push or command, from the
+    ledger the fast path found them in, without the slow path's imports (pygit2)."""
+    if _State.untold is None:
+        return
+    from pathlib import Path
+
+    from datachonk_hooks.ledger import Ledger
+    from datachonk_hooks.outcomes import tell
+
+    with Ledger(Path(_State.untold), busy_timeout=1.0) as ledger:
+        tell(ledger, echo)
+    _State.untold = None
+
+
 def ledger_is_idle() -> bool:
     """True when the fast path found no trigger in the ledger the hook could deliver, so the
     slow path need not open the ledger for a push that records nothing."""
@@ -309,8 +328,9 @@ def ledger_is_idle() -> bool:
 
 
 def _has_backlog(common_dir: str, cache: Cache) -> bool:
-    """Whether the ledger may hold work for the hook (True when unsure): a trigger to
-    deliver, an outcome to tell, or a run nobody follows any more (its waiter was killed).
+    """Whether the ledger may hold work for the slow path (True when unsure): a trigger to
+    deliver, or a run nobody follows any more (its waiter was killed). Outcomes to tell
+    are noted in `_State.untold`: the fast path tells them itself (`tell_outcomes`).
 
     Asking SQLite costs its import (7 ms), so a ledger seen idle is remembered by its file
     signature (`_ledger_signature`); only a changed ledger is queried again. A ledger with
@@ -334,9 +354,10 @@ def _has_backlog(common_dir: str, cache: Cache) -> bool:
         conn = sqlite3.connect(uri, uri=True, timeout=0.5)
         try:
             row = conn.execute(
-                f"SELECT 1 FROM triggers WHERE state IN ({marks})"
-                " OR (state = 'finished' AND told_at IS NULL) LIMIT 1",
-                BACKLOG_STATES,
+                f"SELECT 1 FROM triggers WHERE state IN ({marks}) LIMIT 1", BACKLOG_STATES
+            ).fetchone()
+            untold = conn.execute(
+                "SELECT 1 FROM triggers WHERE state = 'finished' AND told_at IS NULL LIMIT 1"
             ).fetchone()
             followers = [
                 followed_by
@@ -352,6 +373,9 @@ def _has_backlog(common_dir: str, cache: Cache) -> bool:
         return True
     if row is not None or any(follower_gone(f) for f in followers):
         return True
+    if untold is not None:
+        _State.untold = path
+        return False
     if signature is not None and not followers:  # taken before the query: a write changes it
         cache.idle_ledger = signature
         cache.dirty = True
@@ -550,7 +574,7 @@ def _why_not_skip(
     if reason is None:
         reason = _paths_reason(updates, changed)
     if reason is None and _State.backlog:
-        return "the ledger holds triggers to deliver or outcomes to tell"
+        return "the ledger holds triggers to deliver"
     return reason
 
 

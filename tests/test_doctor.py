@@ -159,7 +159,7 @@ def test_the_configured_remote_must_exist(healthy: Path, sandbox: Sandbox, docto
     set_config(healthy, config_yaml(sandbox.url, extra="    remote: upstream\n"))
     report = doctor()
     assert report.code == 2
-    assert report.failed == ["git remote"]
+    assert report.failed == ["git remote"], report.out
     assert report.detail("git remote") == (
         "this clone has no remote 'upstream'; fix: set deploy.dbt_cloud.remote to the remote"
         " dbt Cloud builds from (`git remote -v` lists them)"
@@ -176,7 +176,7 @@ def test_the_remote_is_the_repository_dbt_cloud_builds_from(
     )
     sandbox.set_repository(67890, "git@github.com:acme/shop.git")
     report = doctor()
-    assert report.failed == ["git remote"]
+    assert report.failed == ["git remote"], report.out
     assert report.detail("git remote").startswith(
         f"origin is {origin}, but dbt Cloud project 67890 builds from"
         " git@github.com:acme/shop.git; fix: set deploy.dbt_cloud.remote"
@@ -198,7 +198,7 @@ def test_uncommitted_changes(healthy: Path, doctor) -> None:
     path.write_text(path.read_text() + "    wait: true\n")
     report = doctor()
     assert report.code == 2
-    assert report.failed == ["datachonk.yaml in git"]
+    assert report.failed == ["datachonk.yaml in git"], report.out
     assert report.detail("datachonk.yaml in git").endswith("; fix: commit datachonk.yaml")
 
 
@@ -265,7 +265,7 @@ def test_a_config_flag_in_another_repository_is_checked_there(
     (other / "datachonk.yaml").write_text(text + "    wait: true\n")
     code = main(["--config", str(other / "datachonk.yaml"), "doctor"])
     report = Report(code, capsys.readouterr().out)
-    assert report.failed == ["datachonk.yaml in git"]
+    assert report.failed == ["datachonk.yaml in git"], report.out
     assert report.detail("pre-push hook") == (
         "pre-commit's hook is installed at .git/hooks/pre-push"
     )
@@ -281,7 +281,7 @@ def test_credentials_file_others_can_read(healthy: Path, doctor) -> None:
 def test_rejected_token(healthy: Path, sandbox: Sandbox, doctor) -> None:
     sandbox.set_tokens({"dbtc_someone_else": "account_admin"})
     report = doctor()
-    assert report.failed == ["dbt Cloud"]
+    assert report.failed == ["dbt Cloud"], report.out
     assert report.detail("dbt Cloud") == (
         f"{sandbox.url} rejected the token (HTTP 401); fix: store a valid token: run"
         " `datachonk-hook connect`"
@@ -295,7 +295,7 @@ def test_legacy_host_rejecting_a_cell_based_account(
     monkeypatch.setattr("datachonk_hooks.account.LEGACY_HOST", "127.0.0.1")
     sandbox.set_tokens({"dbtc_someone_else": "account_admin"})
     report = doctor()
-    assert report.failed == ["dbt Cloud", "host"]
+    assert report.failed == ["dbt Cloud", "host"], report.out
     assert report.detail("host") == (
         f"{sandbox.url} is the legacy host, where accounts with their own access URL"
         " (cell-based) answer 401; fix: set deploy.dbt_cloud.host to the access URL shown"
@@ -313,7 +313,7 @@ def test_legacy_host_that_works(healthy: Path, sandbox: Sandbox, doctor, monkeyp
 def test_unreachable(healthy: Path, sandbox: Sandbox, doctor) -> None:
     sandbox.stop()
     report = doctor()
-    assert report.failed == ["dbt Cloud"]
+    assert report.failed == ["dbt Cloud"], report.out
     assert report.detail("dbt Cloud").startswith(f"could not reach dbt Cloud at {sandbox.url}")
     assert report.mark("job") == "skip"
 
@@ -323,7 +323,7 @@ def test_account_not_found(healthy: Path, sandbox: Sandbox, doctor) -> None:
     set_config(healthy, text)
     store_token(sandbox.url, 999, TOKEN)
     report = doctor()
-    assert report.failed == ["dbt Cloud"]
+    assert report.failed == ["dbt Cloud"], report.out
     assert "has no account 999 that this token can see (HTTP 404)" in report.detail("dbt Cloud")
 
 
@@ -366,7 +366,7 @@ def test_a_job_runner_token_checks_the_project_through_the_job(
 def test_pre_commit_configured_but_not_installed(healthy: Path, doctor) -> None:
     (healthy / ".git" / "hooks" / "pre-push").unlink()
     report = doctor()
-    assert report.failed == ["pre-push hook"]
+    assert report.failed == ["pre-push hook"], report.out
     assert report.detail("pre-push hook") == (
         "not installed in this clone (.git/hooks/pre-push is missing); fix: run"
         " `pre-commit install -t pre-push`"
@@ -377,7 +377,7 @@ def test_hook_id_commented_out_does_not_count(healthy: Path, doctor) -> None:
     text = PRE_COMMIT_CONFIG.replace("- id:", "# - id:")
     commit_files(healthy, {".pre-commit-config.yaml": text}, "Disable the hook")
     report = doctor()
-    assert report.failed == ["pre-commit"]
+    assert report.failed == ["pre-commit"], report.out
     assert "fix: add hook id datachonk-dbt-cloud to .pre-commit-config.yaml" in (
         report.detail("pre-commit")
     )
@@ -386,7 +386,7 @@ def test_hook_id_commented_out_does_not_count(healthy: Path, doctor) -> None:
 def test_someone_elses_pre_push_hook(healthy: Path, doctor) -> None:
     (healthy / ".git" / "hooks" / "pre-push").write_text("#!/bin/sh\nexit 0\n")
     report = doctor()
-    assert report.failed == ["pre-push hook"]
+    assert report.failed == ["pre-push hook"], report.out
     assert "neither pre-commit's nor datachonk's; fix: run `datachonk-hook install`" in (
         report.detail("pre-push hook")
     )
@@ -404,7 +404,7 @@ def test_pending_triggers(healthy: Path, sandbox: Sandbox, doctor) -> None:
         )
         ledger.mark_pending(record.id, "dbt Cloud answered HTTP 503")
     report = doctor()
-    assert report.failed == ["pending triggers"]
+    assert report.failed == ["pending triggers"], report.out
     assert report.detail("pending triggers") == (
         f"1 not delivered; the oldest, job 11111 for {sha[:7]}: dbt Cloud answered HTTP 503;"
         " fix: run `datachonk-hook retry` (`datachonk-hook history` shows them)"

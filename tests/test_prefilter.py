@@ -219,7 +219,7 @@ def test_a_ledger_backlog_falls_through_so_the_waiter_delivers_it(repo: Repo) ->
     verdict = repo.verdict([repo.line(tip)])
 
     assert not verdict.skip
-    assert verdict.reason == "the ledger holds triggers to deliver or outcomes to tell"
+    assert verdict.reason == "the ledger holds triggers to deliver"
     assert not prefilter.ledger_is_idle()
 
 
@@ -243,10 +243,7 @@ def test_an_idle_ledger_is_remembered_until_it_changes(repo: Repo) -> None:
             request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
             source="manual",
         )
-    assert (
-        repo.verdict([repo.line(tip)]).reason
-        == "the ledger holds triggers to deliver or outcomes to tell"
-    )
+    assert repo.verdict([repo.line(tip)]).reason == "the ledger holds triggers to deliver"
 
 
 @pytest.mark.parametrize(
@@ -463,3 +460,28 @@ def test_a_new_branch_from_stdin_is_judged_against_the_tracking_refs(repo: Repo)
         assert by_url.reason == "a new branch of a remote without tracking refs"
     finally:
         os.chdir(cwd)
+
+
+def test_a_docs_push_tells_how_earlier_runs_ended_without_pygit2(repo: Repo) -> None:
+    from datachonk_hooks.ledger import RunOutcome
+
+    with ledger.Ledger.for_repo(open_repo(repo.path)) as book:
+        record, _ = book.add_trigger(
+            host="http://127.0.0.1:9",
+            account_id=1,
+            job_id=2,
+            request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
+            source="manual",
+        )
+        book.mark_triggered(record.id, run_id=7, run_url=None, run_status=3)
+        book.record_outcome(record.id, RunOutcome(status=10, duration_s=5))
+    tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n"})
+
+    done, modules = repo.hook(repo.line(tip), importtime=True)
+
+    assert heavy(modules) == [] and "datachonk_hooks.hook" not in modules
+    assert messages(done) == [
+        f"datachonk: run 7 for {repo.base[:7]} (main) succeeded in 5s: models are live"
+    ]
+    again, _ = repo.hook(repo.line(tip))
+    assert messages(again) == []  # told once
