@@ -53,7 +53,7 @@ from bench.repos import (
     build_repo,
     git,
 )
-from datachonk_hooks.ledger import pid_alive
+from datachonk_hooks.delivery.ledger import pid_alive
 from datachonk_hooks.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -331,9 +331,9 @@ def lookup_row(
 ) -> None:
     """What asking dbt Cloud for an existing run of the commit (one page of the job's runs)
     adds to delivering a trigger, against the same delivery without it (issue 12)."""
-    from datachonk_hooks.ledger import Ledger
-    from datachonk_hooks.trigger import ClientPool, deliver
-    from datachonk_hooks.trigger_request import TriggerRequest
+    from datachonk_hooks.cloud.trigger_request import TriggerRequest
+    from datachonk_hooks.delivery.ledger import Ledger
+    from datachonk_hooks.delivery.trigger import ClientPool, deliver
 
     pool = ClientPool(env)
     shas = (f"{number:040x}" for number in itertools.count(1))

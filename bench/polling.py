@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from datachonk_hooks.cloud.client import DbtCloudClient
 from datachonk_hooks.cloud.records import Run
-from datachonk_hooks.credentials import Token
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
 from datachonk_hooks.errors import ExitCode
-from datachonk_hooks.monitor import ChangeLines, watch_run
+from datachonk_hooks.monitor.watcher import ChangeLines, watch_run
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.settings.credentials import Token
 
 TOKEN = "dbtc_bench_polling_token"
 PROJECT_ID = 67890

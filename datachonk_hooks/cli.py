@@ -27,8 +27,8 @@ from datachonk_hooks.sanitize import sanitize
 if TYPE_CHECKING:
     from datachonk_hooks.cloud.client import DbtCloudClient
     from datachonk_hooks.cloud.records import Run
-    from datachonk_hooks.ledger import TriggerRecord
-    from datachonk_hooks.monitor import WatchResult
+    from datachonk_hooks.delivery.ledger import TriggerRecord
+    from datachonk_hooks.monitor.watcher import WatchResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,8 +42,8 @@ class AppContext:
     cwd: Path = field(default_factory=Path.cwd)
 
     def settings(self, *, job_id: int | None = None, timeout: int | None = None) -> Any:
-        from datachonk_hooks.config import Overrides, find_config_file, load_settings_file
-        from datachonk_hooks.gitrepo import open_repo, work_tree
+        from datachonk_hooks.push.gitrepo import open_repo, work_tree
+        from datachonk_hooks.settings.config import Overrides, find_config_file, load_settings_file
 
         path = self.config_path
         if path is None:
@@ -79,11 +79,11 @@ def pass_app(fn: F) -> F:
     def checked(app: AppContext, /, *args: Any, **kwargs: Any) -> Any:
         name = click.get_current_context().info_name
         if name not in _UNATTENDED:
-            from datachonk_hooks.trigger import check_seconds_env
+            from datachonk_hooks.delivery.trigger import check_seconds_env
 
             check_seconds_env(app.env)
         if name not in _UNTOLD:
-            from datachonk_hooks.outcomes import tell_in
+            from datachonk_hooks.monitor.outcomes import tell_in
 
             tell_in(app.cwd, lambda line: click.echo(line, err=True))
         return fn(app, *args, **kwargs)
@@ -202,9 +202,13 @@ def run_command(
     In CI mode (--ci, or CI=true) the commit, branch and pushed range come from GitHub
     Actions' or GitLab CI's variables, and a push without generated models triggers nothing.
     """
-    from datachonk_hooks.ci import in_ci
-    from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.trigger import make_client, plan_manual_trigger, trigger_through_ledger
+    from datachonk_hooks.delivery.trigger import (
+        make_client,
+        plan_manual_trigger,
+        trigger_through_ledger,
+    )
+    from datachonk_hooks.push.ci import in_ci
+    from datachonk_hooks.push.gitrepo import open_repo
 
     ci_mode = in_ci(app.env) if ci is None else ci
     if ci_mode:
@@ -239,10 +243,10 @@ def _run_ci(
     """
     from dataclasses import replace
 
-    from datachonk_hooks.ci import plan_ci_push, summary_lines, write_summary
-    from datachonk_hooks.config import parse_timeout
-    from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.trigger import literal_cause, make_client, trigger_through_ledger
+    from datachonk_hooks.delivery.trigger import literal_cause, make_client, trigger_through_ledger
+    from datachonk_hooks.push.ci import plan_ci_push, summary_lines, write_summary
+    from datachonk_hooks.push.gitrepo import open_repo
+    from datachonk_hooks.settings.config import parse_timeout
 
     say = _status(as_json)
     if app.config_path is not None:
@@ -312,7 +316,7 @@ cli.add_command(run_command, name="dbt-run")
 
 
 def _print_dry_run(plan: Any, env: dict[str, str], as_json: bool) -> int:
-    from datachonk_hooks.credentials import resolve_token
+    from datachonk_hooks.settings.credentials import resolve_token
 
     try:
         token = resolve_token(env, host=plan.host, account_id=plan.account_id)
@@ -342,8 +346,8 @@ def _watch(
 ) -> WatchResult:
     """Watch a run and print its outcome; `plain` keeps line output on a terminal (CI mode
     promises it: some CI runners give jobs a pseudo-terminal)."""
-    from datachonk_hooks.monitor import ChangeLines, reporter_for, watch_run
-    from datachonk_hooks.trigger import remember_run_status
+    from datachonk_hooks.delivery.trigger import remember_run_status
+    from datachonk_hooks.monitor.watcher import ChangeLines, reporter_for, watch_run
 
     reporter = ChangeLines(sys.stderr) if plain else reporter_for(sys.stderr)
     result = watch_run(client, run_id, timeout=timeout, reporter=reporter)
@@ -368,7 +372,7 @@ def watch_command(app: AppContext, run_id: int | None, timeout: int | None, as_j
     otherwise one line per change goes to stderr. When the run fails, the failing step's
     name, the last 30 lines of its logs and the run URL are printed.
     """
-    from datachonk_hooks.trigger import make_client, new_client
+    from datachonk_hooks.delivery.trigger import make_client, new_client
 
     settings = app.settings(timeout=timeout)
     seconds = settings.timeout
@@ -395,9 +399,9 @@ def _latest_run(app: AppContext, *, wait: float) -> TriggerRecord:
     """The ledger's newest run on the branch HEAD is on, for `watch` without a RUN_ID (the
     run of a push still on its way is waited for, up to `wait` seconds); a one-line error
     (exit 2) naming what to do when there is none to choose."""
-    from datachonk_hooks.gitrepo import branch_of, open_repo
-    from datachonk_hooks.history import NothingToWatchError, latest_run_on
-    from datachonk_hooks.ledger import Ledger, ledger_file
+    from datachonk_hooks.commands.history import NothingToWatchError, latest_run_on
+    from datachonk_hooks.delivery.ledger import Ledger, ledger_file
+    from datachonk_hooks.push.gitrepo import branch_of, open_repo
 
     give_id = "give the RUN_ID to watch (`datachonk-hook history` lists the runs)"
     try:
@@ -425,7 +429,7 @@ def _latest_run(app: AppContext, *, wait: float) -> TriggerRecord:
 @pass_app
 def cancel_command(app: AppContext, run_id: int, as_json: bool) -> int:
     """Cancel run RUN_ID."""
-    from datachonk_hooks.trigger import make_client
+    from datachonk_hooks.delivery.trigger import make_client
 
     with make_client(app.settings(), app.env) as client:
         run = client.cancel_run(run_id)
@@ -460,7 +464,7 @@ def pre_push_command(
     starts a detached waiter that triggers dbt Cloud once the push has landed. It exits 0
     unless DATACHONK_STRICT=1 and datachonk.yaml is broken (then 2).
     """
-    from datachonk_hooks.hook import pre_push_main
+    from datachonk_hooks.prepush.hook import pre_push_main
 
     if hook_args:  # `pre-push REMOTE URL`, the way git calls hooks
         remote = remote or hook_args[0]
@@ -482,8 +486,8 @@ def pre_push_command(
 @pass_app
 def land_command(app: AppContext, push_id: int) -> int:
     """The detached landing waiter started by the hook (internal)."""
-    from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.landing import run_waiter
+    from datachonk_hooks.delivery.landing import run_waiter
+    from datachonk_hooks.push.gitrepo import open_repo
 
     return run_waiter(open_repo(app.cwd), push_id, app.env)
 
@@ -504,8 +508,8 @@ def install_command(app: AppContext, uninstall: bool, git_config: bool) -> int:
     pre-push.legacy and runs first. With --git-config, git 2.54 and newer run it from the
     repository's config, beside any other pre-push hooks.
     """
-    from datachonk_hooks import install as installer
-    from datachonk_hooks.gitrepo import open_repo
+    from datachonk_hooks.commands import install as installer
+    from datachonk_hooks.push.gitrepo import open_repo
 
     if git_config:
         return _install_git_config(app, uninstall)
@@ -526,8 +530,8 @@ def install_command(app: AppContext, uninstall: bool, git_config: bool) -> int:
 
 
 def _install_git_config(app: AppContext, uninstall: bool) -> int:
-    from datachonk_hooks import install as installer
-    from datachonk_hooks.gitrepo import open_repo
+    from datachonk_hooks.commands import install as installer
+    from datachonk_hooks.push.gitrepo import open_repo
 
     repo = open_repo(app.cwd)
     name = f"hook.{installer.CONFIG_HOOK}"
@@ -566,10 +570,10 @@ def retry_command(app: AppContext) -> int:
     never starts a second run. One pushed while no host was configured goes to the host
     configured now. Exit 0 when nothing is left pending, 5 otherwise.
     """
-    from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.landing import deliver_pending
-    from datachonk_hooks.ledger import Ledger
-    from datachonk_hooks.trigger import ClientPool
+    from datachonk_hooks.delivery.landing import deliver_pending
+    from datachonk_hooks.delivery.ledger import Ledger
+    from datachonk_hooks.delivery.trigger import ClientPool
+    from datachonk_hooks.push.gitrepo import open_repo
 
     repo = open_repo(app.cwd)
     # a trigger pushed while no host was configured goes to the host configured now
@@ -608,9 +612,9 @@ def history_command(app: AppContext, limit: int, as_json: bool, offline: bool) -
     4 s, each answer within 4 s more), so a run that ended unwatched is not shown as
     Queued; `--offline` skips that.
     """
-    from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.history import history_json, history_lines, refresh_statuses
-    from datachonk_hooks.ledger import Ledger
+    from datachonk_hooks.commands.history import history_json, history_lines, refresh_statuses
+    from datachonk_hooks.delivery.ledger import Ledger
+    from datachonk_hooks.push.gitrepo import open_repo
 
     with Ledger.for_repo(open_repo(app.cwd)) as ledger:
         records = ledger.history(limit)
@@ -661,10 +665,10 @@ def push_command(
     nothing. Needs the pre-push hook (pre-commit or `datachonk-hook install`) to see what is
     pushed.
     """
-    from datachonk_hooks.gitpush import PushCommand
-    from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.landing import push_and_deliver
-    from datachonk_hooks.trigger import make_client
+    from datachonk_hooks.delivery.landing import push_and_deliver
+    from datachonk_hooks.delivery.trigger import make_client
+    from datachonk_hooks.push.gitpush import PushCommand
+    from datachonk_hooks.push.gitrepo import open_repo
 
     repo = open_repo(app.cwd)
     dry_run = PushCommand(0, ("git", "push", *git_args)).dry_run
@@ -714,7 +718,7 @@ def push_command(
         return ExitCode.OK
     settings = app.settings(timeout=timeout)
     if not (wait or settings.target_for_branch(outcome.delivered[0].branch).wait):
-        from datachonk_hooks.landing import spawn_waiter
+        from datachonk_hooks.delivery.landing import spawn_waiter
 
         for push_id in outcome.push_ids:  # it follows the runs, as after a plain `git push`
             spawn_waiter(repo, push_id, app.env)
@@ -744,8 +748,8 @@ def rerun_command(
     The job is --job-id, else the one the current branch resolves to in datachonk.yaml,
     chosen as for `run` (a `job_id: null` entry falls back to the top-level job_id).
     """
-    from datachonk_hooks.gitrepo import branch_of, open_repo
-    from datachonk_hooks.trigger import make_client
+    from datachonk_hooks.delivery.trigger import make_client
+    from datachonk_hooks.push.gitrepo import branch_of, open_repo
 
     settings = app.settings(timeout=timeout)
     if job_id is None:
@@ -778,9 +782,9 @@ def manifest_command(app: AppContext, job_id: int | None, out_dir: Path) -> int:
 
     Ready for `dbt build --select state:modified+ --defer --state ./prod-manifest`.
     """
-    from datachonk_hooks.gitrepo import branch_of, open_repo
-    from datachonk_hooks.manifest import download_manifest
-    from datachonk_hooks.trigger import make_client
+    from datachonk_hooks.commands.manifest import download_manifest
+    from datachonk_hooks.delivery.trigger import make_client
+    from datachonk_hooks.push.gitrepo import branch_of, open_repo
 
     settings = app.settings()
     if job_id is None:
@@ -807,7 +811,7 @@ def manifest_command(app: AppContext, job_id: int | None, out_dir: Path) -> int:
 
 
 def _workspace(app: AppContext) -> Any:
-    from datachonk_hooks.account import Workspace
+    from datachonk_hooks.commands.account import Workspace
 
     return Workspace(env=app.env, cwd=app.cwd, config_path=app.config_path)
 
@@ -854,8 +858,8 @@ def connect_command(
     a credentials file readable only by you; never into the repository. There is no --token
     flag on purpose: pipe the token into --token-stdin instead.
     """
-    from datachonk_hooks.account import ConnectOptions, connect
-    from datachonk_hooks.account import forget as forget_stored
+    from datachonk_hooks.commands.account import ConnectOptions, connect
+    from datachonk_hooks.commands.account import forget as forget_stored
 
     ws = _workspace(app)
     if forget:
@@ -883,7 +887,7 @@ def status_command(app: AppContext, as_json: bool) -> int:
     dbt Cloud accepts it. Exit 0 when the token is accepted, 2 when something is not set up,
     5 when dbt Cloud refuses or cannot be reached.
     """
-    from datachonk_hooks.account import check_status
+    from datachonk_hooks.commands.account import check_status
 
     status = check_status(_workspace(app))
     if as_json:
@@ -899,7 +903,7 @@ def status_command(app: AppContext, as_json: bool) -> int:
 @pass_app
 def projects_command(app: AppContext, as_json: bool) -> int:
     """The projects of the configured account: id and name."""
-    from datachonk_hooks.account import list_projects, projects_json, projects_table
+    from datachonk_hooks.commands.account import list_projects, projects_json, projects_table
 
     projects = list_projects(_workspace(app))
     if as_json:
@@ -925,7 +929,7 @@ def jobs_command(app: AppContext, project_id: int | None, as_json: bool) -> int:
     Columns: id, name, environment id, job type, whether it is active, its triggers and the
     status of its most recent run (one request per job for that).
     """
-    from datachonk_hooks.account import jobs_table, list_jobs
+    from datachonk_hooks.commands.account import jobs_table, list_jobs
 
     ws = _workspace(app)
     rows = list_jobs(ws, project_id)
@@ -948,7 +952,7 @@ def doctor_command(app: AppContext) -> int:
     is configured and installed, and no triggers are left pending. Exit 0 when all pass,
     2 otherwise.
     """
-    from datachonk_hooks.doctor import doctor_lines, run_doctor
+    from datachonk_hooks.commands.doctor import doctor_lines, run_doctor
 
     checks = run_doctor(_workspace(app))
     for line in doctor_lines(checks):
@@ -996,14 +1000,14 @@ def serve_command(
     once at start. Needs the server extra: pip install 'datachonk-hooks[server]'.
     """
     try:
-        from datachonk_hooks.server import serve
+        from datachonk_hooks.api.server import serve
     except ImportError as exc:
         if exc.name not in ("fastapi", "uvicorn", "starlette", "pydantic"):
             raise
         raise click.ClickException(
             "the local API needs the server extra: pip install 'datachonk-hooks[server]'"
         ) from None
-    from datachonk_hooks.account import Workspace
+    from datachonk_hooks.commands.account import Workspace
 
     serve(
         Workspace(app.env, (repo or app.cwd).resolve(), app.config_path),
@@ -1052,7 +1056,7 @@ def sandbox_command(port: int, bind: str, token: str, time_scale: float) -> int:
 @click.option("--keep", is_flag=True, help="Keep the throw-away repository and print its path.")
 def demo_command(keep: bool) -> int:
     """Show the whole flow against the simulator; no dbt Cloud account needed."""
-    from datachonk_hooks.demo import run_demo
+    from datachonk_hooks.commands.demo import run_demo
 
     return run_demo(echo=click.echo, keep=keep)
 
@@ -1097,7 +1101,7 @@ def _report_crash() -> int:
     import tempfile
     import traceback
 
-    from datachonk_hooks.credentials import ENV_TOKEN, redact
+    from datachonk_hooks.settings.credentials import ENV_TOKEN, redact
 
     handle, path = tempfile.mkstemp(prefix="datachonk-hooks-crash-", suffix=".log")
     with os.fdopen(handle, "w") as log:

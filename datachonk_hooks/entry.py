@@ -51,7 +51,7 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
     # Most pushes touch no model: answer those without importing pygit2 (see prefilter).
     # Like the hook itself, the fast path must never stop a push: on any surprise the
     # normal path decides.
-    from datachonk_hooks import prefilter
+    from datachonk_hooks.prepush import prefilter
 
     dry_run = bool(options["dry_run"] or options["as_json"])
     try:
@@ -65,7 +65,7 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
     except Exception:
         pass
 
-    from datachonk_hooks.hook import pre_push_main
+    from datachonk_hooks.prepush.hook import pre_push_main
     from datachonk_hooks.sanitize import sanitize  # paths and messages from the pushed commits
 
     def echo_json(data: object) -> None:

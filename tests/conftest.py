@@ -147,7 +147,7 @@ def clock(sandbox: Sandbox) -> FakeClock:
 def client(sandbox: Sandbox) -> Iterator[DbtCloudClient]:
     """A client of `sandbox`'s account."""
     from datachonk_hooks.cloud.client import DbtCloudClient
-    from datachonk_hooks.credentials import Token
+    from datachonk_hooks.settings.credentials import Token
 
     with DbtCloudClient(sandbox.url, 12345, Token(TOKEN, "t")) as c:
         yield c

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.ledger import Ledger, TriggerState, pid_alive
+from datachonk_hooks.delivery.ledger import Ledger, TriggerState, pid_alive
 from datachonk_hooks.sandbox import Sandbox
 from tests.helpers import HAND_SQL, TOKEN, clean_environ, commit_files, config_yaml, git
 

@@ -25,7 +25,7 @@ from typing import TypeVar
 
 import pytest
 
-from datachonk_hooks.ledger import Ledger, TriggerState
+from datachonk_hooks.delivery.ledger import Ledger, TriggerState
 from datachonk_hooks.sandbox import Sandbox
 from tests.e2e import BIN, Clone
 from tests.helpers import TOKEN

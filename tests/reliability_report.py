@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from datachonk_hooks.cloud.client import PAGE_SIZE
-from datachonk_hooks.trigger import QUIET_PERIOD
+from datachonk_hooks.delivery.trigger import QUIET_PERIOD
 from tests.reliability import PUSH_BUDGET, RESULTS_ENV, Counts
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.account import QUICK_RETRY, client_for, connect_account, refusal, table
 from datachonk_hooks.cli import main
 from datachonk_hooks.cloud.errors import (
     AuthenticationError,
@@ -16,10 +15,17 @@ from datachonk_hooks.cloud.errors import (
     PermissionDeniedError,
     UnreachableError,
 )
-from datachonk_hooks.config import load_settings
-from datachonk_hooks.credentials import credentials_path, store_token
+from datachonk_hooks.commands.account import (
+    QUICK_RETRY,
+    client_for,
+    connect_account,
+    refusal,
+    table,
+)
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.sandbox import Sandbox
+from datachonk_hooks.settings.config import load_settings
+from datachonk_hooks.settings.credentials import credentials_path, store_token
 from tests.helpers import TOKEN, config_yaml, publish
 
 

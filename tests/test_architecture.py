@@ -15,7 +15,7 @@ NAME = "datachonk_hooks"
 
 #: the only modules that may import the simulator: the demo runs it, and the `sandbox`
 #: command serves it (tests import it too, from outside the package)
-MAY_IMPORT_SANDBOX = {f"{NAME}.demo", f"{NAME}.cli"}
+MAY_IMPORT_SANDBOX = {f"{NAME}.commands.demo", f"{NAME}.cli"}
 
 
 def modules() -> dict[str, Path]:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datachonk_hooks.cause import MAX_CAUSE, CauseContext, build_cause, clean
+from datachonk_hooks.push.cause import MAX_CAUSE, CauseContext, build_cause, clean
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 

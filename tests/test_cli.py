@@ -255,7 +255,7 @@ def test_a_bug_is_exit_70_with_a_log_and_no_traceback(
 ) -> None:
     import tempfile
 
-    from datachonk_hooks import trigger
+    from datachonk_hooks.delivery import trigger
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"boom {TOKEN}")

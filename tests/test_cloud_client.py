@@ -40,10 +40,10 @@ from datachonk_hooks.cloud.records import (
     parse_timestamp,
 )
 from datachonk_hooks.cloud.status import RunStatus
-from datachonk_hooks.credentials import Token
-from datachonk_hooks.ledger import Ledger, TriggerRecord, TriggerState
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.ledger import Ledger, TriggerRecord, TriggerState
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.settings.credentials import Token
 from tests.helpers import TOKEN, commit_files, config_yaml, publish
 
 RESPONSES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "responses"

@@ -1,4 +1,4 @@
-"""Tests for datachonk_hooks.config: loading, validation with positions, precedence."""
+"""Tests for datachonk_hooks.settings.config: loading, validation with positions, precedence."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from datachonk_hooks.config import (
+from datachonk_hooks.errors import ConfigError
+from datachonk_hooks.settings.config import (
     CAUSE_FIELDS,
     CLOUD_KEYS,
     CONFIG_NAME,
@@ -37,7 +38,6 @@ from datachonk_hooks.config import (
     normalize_host,
     read_config_text,
 )
-from datachonk_hooks.errors import ConfigError
 
 SEED = """\
 deploy:
@@ -1059,7 +1059,7 @@ def test_a_directory_named_like_the_config_is_not_a_config(tmp_path: Path) -> No
 
 def test_module_import_does_not_import_ruamel() -> None:
     code = (
-        "import sys, datachonk_hooks.config as c; "
+        "import sys, datachonk_hooks.settings.config as c; "
         "assert not [m for m in sys.modules if m.startswith('ruamel')], 'ruamel imported'; "
         "c.load_settings(None, source='x', env={}); "
         "assert not [m for m in sys.modules if m.startswith('ruamel')], 'ruamel imported'"
@@ -1277,7 +1277,7 @@ def test_branch_resolves_to_a_target(
     [("main", "main"), ("Feature/ÄB--c", "feature_b_c"), ("---", "branch"), ("x" * 80, "x" * 63)],
 )
 def test_schema_name_is_safe(branch: str, expected: str) -> None:
-    from datachonk_hooks.config import schema_name
+    from datachonk_hooks.settings.config import schema_name
 
     assert schema_name(branch) == expected
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from datachonk_hooks import config_edit
-from datachonk_hooks.config import load_settings
-from datachonk_hooks.config_edit import check_editable, set_connection
 from datachonk_hooks.errors import ConfigError
+from datachonk_hooks.settings import config_edit
+from datachonk_hooks.settings.config import load_settings
+from datachonk_hooks.settings.config_edit import check_editable, set_connection
 
 VALUES: dict[str, str | int] = {
     "host": "https://ab123.us1.dbt.com",

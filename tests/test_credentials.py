@@ -17,7 +17,9 @@ from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
 from keyring.errors import KeyringLocked, PasswordDeleteError
 
-from datachonk_hooks.credentials import (
+from datachonk_hooks.delivery.trigger import ClientPool
+from datachonk_hooks.errors import ConfigError
+from datachonk_hooks.settings.credentials import (
     KEYRING_SERVICE,
     Token,
     TokenHint,
@@ -30,8 +32,6 @@ from datachonk_hooks.credentials import (
     token_hint,
     usable_keyring,
 )
-from datachonk_hooks.errors import ConfigError
-from datachonk_hooks.trigger import ClientPool
 from tests.helpers import TOKEN
 
 HOST = "https://ab123.us1.dbt.com"
@@ -302,7 +302,7 @@ def test_module_import_stays_cheap() -> None:
     import subprocess
 
     code = (
-        "import sys, datachonk_hooks.credentials;"
+        "import sys, datachonk_hooks.settings.credentials;"
         " print(sorted(m for m in ('keyring', 'platformdirs', 'tempfile') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from datachonk_hooks.cli import main
-from datachonk_hooks.credentials import credentials_path, store_token
-from datachonk_hooks.gitrepo import open_repo
-from datachonk_hooks.ledger import Ledger
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.ledger import Ledger
+from datachonk_hooks.push.gitrepo import open_repo
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.settings.credentials import credentials_path, store_token
 from tests.helpers import TOKEN, commit_files, config_yaml, git
 
 PRE_COMMIT_CONFIG = """\
@@ -229,7 +229,8 @@ def test_the_environment_token_comes_first(
 def test_the_repository_is_opened_and_the_file_found_once(
     healthy: Path, doctor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from datachonk_hooks import config, gitrepo
+    from datachonk_hooks.push import gitrepo
+    from datachonk_hooks.settings import config
 
     opened: list[Path] = []
     searched: list[Path] = []
@@ -245,8 +246,8 @@ def test_the_repository_is_opened_and_the_file_found_once(
 
     monkeypatch.setattr(gitrepo, "open_repo", counting_open)
     # the outcome lines, told before every command, look for the ledger on their own
-    monkeypatch.setattr("datachonk_hooks.outcomes.tell_in", lambda folder, echo: None)
-    for module in ("account", "doctor"):  # both import it by name
+    monkeypatch.setattr("datachonk_hooks.monitor.outcomes.tell_in", lambda folder, echo: None)
+    for module in ("commands.account", "commands.doctor"):  # both import it by name
         monkeypatch.setattr(f"datachonk_hooks.{module}.find_config_file", counting_find)
     report = doctor()
     assert report.code == 0, report.out
@@ -292,7 +293,7 @@ def test_rejected_token(healthy: Path, sandbox: Sandbox, doctor) -> None:
 def test_legacy_host_rejecting_a_cell_based_account(
     healthy: Path, sandbox: Sandbox, doctor, monkeypatch
 ) -> None:
-    monkeypatch.setattr("datachonk_hooks.account.LEGACY_HOST", "127.0.0.1")
+    monkeypatch.setattr("datachonk_hooks.commands.account.LEGACY_HOST", "127.0.0.1")
     sandbox.set_tokens({"dbtc_someone_else": "account_admin"})
     report = doctor()
     assert report.failed == ["dbt Cloud", "host"], report.out
@@ -304,7 +305,7 @@ def test_legacy_host_rejecting_a_cell_based_account(
 
 
 def test_legacy_host_that_works(healthy: Path, sandbox: Sandbox, doctor, monkeypatch) -> None:
-    monkeypatch.setattr("datachonk_hooks.account.LEGACY_HOST", "127.0.0.1")
+    monkeypatch.setattr("datachonk_hooks.commands.account.LEGACY_HOST", "127.0.0.1")
     report = doctor()
     assert report.code == 0
     assert report.detail("host").startswith(f"{sandbox.url} works for this account")

@@ -10,9 +10,9 @@ import pytest
 
 from datachonk_hooks.cli import main
 from datachonk_hooks.cloud.client import DbtCloudClient
-from datachonk_hooks.credentials import Token
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.settings.credentials import Token
 from tests.e2e import eventually
 from tests.helpers import GENERATED_SQL, HAND_SQL, TOKEN, commit_files, config_yaml, git
 

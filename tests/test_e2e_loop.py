@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from datachonk_hooks.cloud.status import RunStatus
-from datachonk_hooks.ledger import TriggerState
+from datachonk_hooks.delivery.ledger import TriggerState
 from datachonk_hooks.sandbox import Sandbox
 from tests.e2e import BIN, Clone, eventually, quiet
 from tests.helpers import GENERATED_SQL, config_yaml, stand_in

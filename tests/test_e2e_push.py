@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from datachonk_hooks.ledger import TriggerState
+from datachonk_hooks.delivery.ledger import TriggerState
 from datachonk_hooks.sandbox import Sandbox
 from tests.e2e import BIN, PRE_COMMIT_CONFIG, Clone, eventually, make_clone, settled
 from tests.helpers import GENERATED_SQL, HAND_SQL, config_yaml, git

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.install import config_hooks_supported, git_version
-from datachonk_hooks.ledger import TriggerState
+from datachonk_hooks.commands.install import config_hooks_supported, git_version
+from datachonk_hooks.delivery.ledger import TriggerState
 from datachonk_hooks.sandbox import Sandbox
 from tests.e2e import (
     BIN,

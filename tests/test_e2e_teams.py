@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datachonk_hooks.ledger import TriggerState
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.ledger import TriggerState
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger_request import TriggerRequest
 from tests.e2e import Clone, eventually, settled
 from tests.helpers import GENERATED_SQL, config_yaml
 
@@ -65,7 +65,7 @@ def test_newer_push_cancels_only_our_older_in_flight_run(
     configure(clone, cloud)
     # someone else's run of the same job and branch: never ours to cancel
     from datachonk_hooks.cloud.client import DbtCloudClient
-    from datachonk_hooks.credentials import Token
+    from datachonk_hooks.settings.credentials import Token
     from tests.helpers import TOKEN
 
     with DbtCloudClient(cloud.url, 12345, Token(TOKEN, "test")) as client:

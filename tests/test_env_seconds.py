@@ -14,9 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from datachonk_hooks.delivery.trigger import (
+    SECONDS_VARIABLES,
+    check_seconds_env,
+    without_bad_seconds,
+)
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger import SECONDS_VARIABLES, check_seconds_env, without_bad_seconds
 from tests.e2e import BIN, make_clone, settled
 from tests.helpers import GENERATED_SQL, TOKEN, commit_files, config_yaml, publish
 from tests.reliability import wait_for

@@ -16,9 +16,9 @@ import pytest
 from datachonk_hooks.cloud.client import DbtCloudClient
 from datachonk_hooks.cloud.records import Run
 from datachonk_hooks.cloud.status import RunStatus
+from datachonk_hooks.commands.manifest import MANIFEST, download_manifest
 from datachonk_hooks.errors import ConfigError, ExitCode
 from datachonk_hooks.fileio import atomic_write
-from datachonk_hooks.manifest import MANIFEST, download_manifest
 
 
 def mode_of(path: Path) -> int:
@@ -217,9 +217,9 @@ def test_private_folders_and_files_whatever_the_umask(tmp_path: Path) -> None:
 def test_the_ledger_and_the_credentials_are_private_whatever_the_umask(
     dbt_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from datachonk_hooks.credentials import credentials_path, store_token
-    from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.ledger import Ledger, state_dir
+    from datachonk_hooks.delivery.ledger import Ledger, state_dir
+    from datachonk_hooks.push.gitrepo import open_repo
+    from datachonk_hooks.settings.credentials import credentials_path, store_token
 
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "fresh-home" / ".config"))
     store_token("https://ab123.us1.dbt.com", 12345, "dbtc_secret_for_the_umask_test")

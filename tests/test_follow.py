@@ -13,12 +13,12 @@ import pytest
 
 from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy
 from datachonk_hooks.cloud.status import RunStatus
-from datachonk_hooks.credentials import Token
-from datachonk_hooks.follow import follow_runs
-from datachonk_hooks.ledger import Ledger, TriggerRecord, TriggerState
-from datachonk_hooks.monitor import PollPolicy
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.ledger import Ledger, TriggerRecord, TriggerState
+from datachonk_hooks.monitor.follow import follow_runs
+from datachonk_hooks.monitor.watcher import PollPolicy
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.settings.credentials import Token
 from tests.helpers import TOKEN, FakeClock, stand_in
 
 SHA = "0e92d14" + "a" * 33
@@ -211,7 +211,7 @@ def test_the_end_is_recorded_and_notified_by_one_follower_only(
     clock.now += 60  # the run has ended
     run_id = record.run_id
     assert run_id is not None
-    from datachonk_hooks.outcomes import note_run
+    from datachonk_hooks.monitor.outcomes import note_run
 
     seen = client.get_run(run_id)
     assert note_run(ledger, record.id, seen)[1]  # a refresh saw the end first
@@ -227,7 +227,7 @@ def _ended_pid() -> int:
 
 
 def test_network_trouble_that_lasts_is_left_to_history(ledger, sandbox: Sandbox, clock) -> None:
-    from datachonk_hooks.follow import TROUBLE_LIMIT
+    from datachonk_hooks.monitor.follow import TROUBLE_LIMIT
 
     with DbtCloudClient(
         sandbox.url, 12345, Token(TOKEN, "t"), retry=RetryPolicy(attempts=1)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.gitpush import PushCommand, git_push_command
+from datachonk_hooks.push.gitpush import PushCommand, git_push_command
 from tests.helpers import GENERATED_SQL, commit_files, git, remote_and_clone
 
 PROBE = """#!/bin/sh
-"{python}" -c 'from datachonk_hooks.gitpush import git_push_command as c; print(c())' > "{out}"
+"{python}" -c 'from datachonk_hooks.push.gitpush import git_push_command as c; print(c())' > "{out}"
 """
 
 

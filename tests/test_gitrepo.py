@@ -9,7 +9,7 @@ import pygit2
 import pytest
 
 from datachonk_hooks.errors import GitError
-from datachonk_hooks.gitrepo import (
+from datachonk_hooks.push.gitrepo import (
     CommitInfo,
     branch_of,
     open_repo,

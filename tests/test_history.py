@@ -12,7 +12,8 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from datachonk_hooks.history import (
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.commands.history import (
     LOOK_EVERY,
     REFRESH_TIMEOUTS,
     RunNotStartedError,
@@ -21,9 +22,8 @@ from datachonk_hooks.history import (
     latest_run_on,
     status_text,
 )
-from datachonk_hooks.ledger import Ledger, TriggerRecord, TriggerState
+from datachonk_hooks.delivery.ledger import Ledger, TriggerRecord, TriggerState
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger_request import TriggerRequest
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 HOST = "https://ab123.us1.dbt.com"
@@ -179,7 +179,7 @@ def test_history_json(records: list[TriggerRecord]) -> None:
 
 def test_a_finished_run_shows_its_duration_and_where_it_failed(ledger: Ledger) -> None:
     """The table answers "what broke?" without opening dbt Cloud: step and first error."""
-    from datachonk_hooks.ledger import RunOutcome
+    from datachonk_hooks.delivery.ledger import RunOutcome
 
     failed = add(ledger, "finished")
     ledger.claim(failed)

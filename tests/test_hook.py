@@ -9,11 +9,11 @@ from pathlib import Path
 import pygit2
 import pytest
 
+from datachonk_hooks.delivery.ledger import Ledger, TriggerState
 from datachonk_hooks.errors import ExitCode
-from datachonk_hooks.gitrepo import ZERO_SHA
-from datachonk_hooks.hook import PushInput, pre_push_main, read_push, run_pre_push
-from datachonk_hooks.ledger import Ledger, TriggerState
-from datachonk_hooks.push import PushUpdate
+from datachonk_hooks.prepush.hook import PushInput, pre_push_main, read_push, run_pre_push
+from datachonk_hooks.push.gitrepo import ZERO_SHA
+from datachonk_hooks.push.updates import PushUpdate
 from datachonk_hooks.sandbox import Sandbox
 from tests.helpers import (
     GENERATED_SQL,
@@ -303,7 +303,7 @@ def test_without_a_token_the_trigger_is_recorded_and_stays_pending(work: Work) -
 
 
 def test_after_dbt_cloud_refused_the_token_the_line_says_so(work: Work, sandbox: Sandbox) -> None:
-    from datachonk_hooks.credentials import Token
+    from datachonk_hooks.settings.credentials import Token
 
     with Ledger.for_repo(work.repo) as ledger:
         ledger.note_token_refused(sandbox.url, 12345, 401, Token(TOKEN, "t").fingerprint)

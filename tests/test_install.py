@@ -10,8 +10,7 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from datachonk_hooks.errors import DatachonkError
-from datachonk_hooks.install import (
+from datachonk_hooks.commands.install import (
     HOOK,
     LEGACY,
     MARKER,
@@ -27,6 +26,7 @@ from datachonk_hooks.install import (
     uninstall,
     uninstall_git_config,
 )
+from datachonk_hooks.errors import DatachonkError
 from tests.helpers import git
 
 FOREIGN = "#!/bin/sh\necho foreign hook\n"
@@ -361,8 +361,8 @@ def test_config_hooks_need_git_2_54(version: tuple[int, ...] | None, ok: bool) -
 def test_cli_install_git_config(
     dbt_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from datachonk_hooks import install as installer
     from datachonk_hooks.cli import main
+    from datachonk_hooks.commands import install as installer
 
     monkeypatch.chdir(dbt_repo)
     monkeypatch.setattr(installer, "git_version", lambda: (2, 39, 5))

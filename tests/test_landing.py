@@ -13,20 +13,20 @@ import pygit2
 import pytest
 
 from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy
-from datachonk_hooks.credentials import resolve_token
-from datachonk_hooks.gitrepo import ZERO_SHA
-from datachonk_hooks.landing import (
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.landing import (
     Waiter,
     deliver_pending,
     remote_has,
     remote_sha,
     tracking_has,
 )
-from datachonk_hooks.ledger import Ledger, PushRecord, TriggerState, pid_alive
-from datachonk_hooks.push import PushUpdate, tracking_refs
+from datachonk_hooks.delivery.ledger import Ledger, PushRecord, TriggerState, pid_alive
+from datachonk_hooks.delivery.trigger import ClientPool
+from datachonk_hooks.push.gitrepo import ZERO_SHA
+from datachonk_hooks.push.updates import PushUpdate, tracking_refs
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger import ClientPool
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.settings.credentials import resolve_token
 from tests.helpers import GENERATED_SQL, TOKEN, commit_files, git, remote_and_clone
 
 ENV = {"DBT_CLOUD_API_TOKEN": TOKEN}
@@ -561,7 +561,7 @@ def test_the_waiter_ends_by_itself_when_delivering_takes_too_long(
 ) -> None:
     """dbt Cloud holds the POST: the waiter stops at its delivery bound, and the trigger,
     cut mid-send, stays pending to be looked up (not re-sent) by `retry`."""
-    from datachonk_hooks import landing
+    from datachonk_hooks.delivery import landing
 
     monkeypatch.setattr(landing, "DELIVERY_LIMIT", 1.0)
     sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")

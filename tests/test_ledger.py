@@ -12,8 +12,8 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from datachonk_hooks.errors import ExitCode
-from datachonk_hooks.ledger import (
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.ledger import (
     _MIGRATIONS,
     SCHEMA_VERSION,
     Ledger,
@@ -22,7 +22,7 @@ from datachonk_hooks.ledger import (
     TriggerState,
     common_dir,
 )
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.errors import ExitCode
 from tests.helpers import START, Clock, git
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -486,7 +486,7 @@ def test_find_get_and_history(ledger: Ledger, clock: Clock) -> None:
 CLAIM_SCRIPT = """
 import sys
 from pathlib import Path
-from datachonk_hooks.ledger import Ledger
+from datachonk_hooks.delivery.ledger import Ledger
 with Ledger(Path(sys.argv[1])) as ledger:
     print("ready", flush=True)
     sys.stdin.readline()
@@ -497,8 +497,8 @@ with Ledger(Path(sys.argv[1])) as ledger:
 ADD_SCRIPT = """
 import sys
 from pathlib import Path
-from datachonk_hooks.trigger_request import TriggerRequest
-from datachonk_hooks.ledger import Ledger
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.ledger import Ledger
 with Ledger(Path(sys.argv[1])) as ledger:
     print("ready", flush=True)
     sys.stdin.readline()

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.config import load_settings, load_settings_file
-from datachonk_hooks.detect import _parse_model_paths, _scan_model_names
 from datachonk_hooks.errors import ConfigError
-from datachonk_hooks.limits import (
+from datachonk_hooks.push.detect import _parse_model_paths, _scan_model_names
+from datachonk_hooks.push.limits import (
     MAX_FILE_BYTES,
     MAX_PARSE_BYTES,
     first_top_level,
@@ -20,6 +19,7 @@ from datachonk_hooks.limits import (
     top_level_sections,
 )
 from datachonk_hooks.sandbox import Sandbox
+from datachonk_hooks.settings.config import load_settings, load_settings_file
 from tests.e2e import BIN, Clone
 from tests.helpers import GENERATED_SQL, config_yaml, git
 

@@ -10,8 +10,9 @@ import pytest
 from datachonk_hooks.cloud.client import DbtCloudClient
 from datachonk_hooks.cloud.records import Run, RunStep
 from datachonk_hooks.cloud.status import RunStatus
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
 from datachonk_hooks.errors import ExitCode
-from datachonk_hooks.monitor import (
+from datachonk_hooks.monitor.watcher import (
     ChangeLines,
     LiveLine,
     PollPolicy,
@@ -21,7 +22,6 @@ from datachonk_hooks.monitor import (
     watch_run,
 )
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger_request import TriggerRequest
 from tests.helpers import FakeClock, commit_files, git, publish
 
 

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from datachonk_hooks.config import EXAMPLE_HOST, SET_HOST
-from datachonk_hooks.credentials import credentials_path
-from datachonk_hooks.landing import deliver_pending
-from datachonk_hooks.ledger import Ledger, TriggerState
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.landing import deliver_pending
+from datachonk_hooks.delivery.ledger import Ledger, TriggerState
+from datachonk_hooks.delivery.trigger import ClientPool
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger import ClientPool
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.settings.config import EXAMPLE_HOST, SET_HOST
+from datachonk_hooks.settings.credentials import credentials_path
 from tests.e2e import BIN, Clone, eventually, make_clone, make_remote, settled
 from tests.helpers import (
     GENERATED_SQL,
@@ -152,7 +152,7 @@ def test_an_explicit_legacy_host_works_as_before_with_its_notes(
     """Only the default is gone: a configured cloud.getdbt.com is used as given, with the
     "being retired" note, and its 401 still gets the cell-based hint. (The simulator plays
     the legacy host.)"""
-    for module in ("account", "cloud.client"):
+    for module in ("commands.account", "cloud.client"):
         monkeypatch.setattr(f"datachonk_hooks.{module}.LEGACY_HOST", "127.0.0.1")
     commit_files(no_host_repo, {"datachonk.yaml": config_yaml(sandbox.url)}, "Legacy host")
     doctor = run("doctor")
@@ -339,8 +339,8 @@ def test_a_manual_run_sends_the_pending_trigger_to_its_host(
 def test_hook_dry_run_says_it_would_stay_pending(no_host_repo: Path, lookups: list[str]) -> None:
     import pygit2
 
-    from datachonk_hooks.hook import PushInput, pre_push_main, run_pre_push
-    from datachonk_hooks.push import PushUpdate
+    from datachonk_hooks.prepush.hook import PushInput, pre_push_main, run_pre_push
+    from datachonk_hooks.push.updates import PushUpdate
 
     before = git(no_host_repo, "rev-parse", "HEAD")
     sha = commit_files(no_host_repo, {"models/marts/orders.sql": GENERATED_SQL}, "Add orders")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from datachonk_hooks.notify import notification_command, notify
+from datachonk_hooks.monitor.notify import notification_command, notify
 from tests.helpers import stand_in
 
 TITLE = 'dbt Cloud run failed "now"'

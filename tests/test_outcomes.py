@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from datachonk_hooks.cloud.status import RunStatus
-from datachonk_hooks.ledger import SCHEMA_VERSION, Ledger, RunOutcome, TriggerRecord
-from datachonk_hooks.outcomes import (
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.ledger import SCHEMA_VERSION, Ledger, RunOutcome, TriggerRecord
+from datachonk_hooks.monitor.outcomes import (
     MAX_TOLD,
     compact_duration,
     first_error_line,
@@ -20,7 +21,6 @@ from datachonk_hooks.outcomes import (
     tell,
     tell_in,
 )
-from datachonk_hooks.trigger_request import TriggerRequest
 
 SHA = "0e92d14" + "b" * 33
 URL = "https://ab123.us1.dbt.com/deploy/12345/projects/67890/runs/70403103900001/"

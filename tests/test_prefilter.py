@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks import config, detect, hook, ledger, prefilter
-from datachonk_hooks.gitrepo import open_repo
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery import ledger
+from datachonk_hooks.prepush import hook, prefilter
+from datachonk_hooks.push import detect
+from datachonk_hooks.push.gitrepo import open_repo
+from datachonk_hooks.settings import config
 from tests.helpers import GENERATED_SQL, HAND_SQL, commit_files, config_yaml, git, remote_and_clone
 
 HEAVY = ("pygit2", "ruamel", "requests")
@@ -104,9 +107,9 @@ def test_docs_push_skips_without_pygit2_ruamel_or_requests(repo: Repo) -> None:
 
     done, modules = repo.hook(repo.line(tip), importtime=True)
 
-    assert "datachonk_hooks.prefilter" in modules
+    assert "datachonk_hooks.prepush.prefilter" in modules
     assert heavy(modules) == []
-    assert "datachonk_hooks.hook" not in modules
+    assert "datachonk_hooks.prepush.hook" not in modules
     assert messages(done) == []
     assert done.stdout == ""
 
@@ -307,7 +310,7 @@ def test_hand_written_models_need_no_yaml_parser_once_the_rules_are_cached(repo:
     modules = prefilter_modules_after(repo, base, {"models/b.sql": HAND_SQL})
     assert "pygit2" in modules
     assert "ruamel.yaml" not in modules
-    assert "datachonk_hooks.landing" not in modules
+    assert "datachonk_hooks.delivery.landing" not in modules
 
 
 def prefilter_modules_after(repo: Repo, base: str, files: dict[str, str]) -> set[str]:
@@ -463,7 +466,7 @@ def test_a_new_branch_from_stdin_is_judged_against_the_tracking_refs(repo: Repo)
 
 
 def test_a_docs_push_tells_how_earlier_runs_ended_without_pygit2(repo: Repo) -> None:
-    from datachonk_hooks.ledger import RunOutcome
+    from datachonk_hooks.delivery.ledger import RunOutcome
 
     with ledger.Ledger.for_repo(open_repo(repo.path)) as book:
         record, _ = book.add_trigger(
@@ -479,7 +482,7 @@ def test_a_docs_push_tells_how_earlier_runs_ended_without_pygit2(repo: Repo) -> 
 
     done, modules = repo.hook(repo.line(tip), importtime=True)
 
-    assert heavy(modules) == [] and "datachonk_hooks.hook" not in modules
+    assert heavy(modules) == [] and "datachonk_hooks.prepush.hook" not in modules
     assert messages(done) == [
         f"datachonk: run 7 for {repo.base[:7]} (main) succeeded in 5s: models are live"
     ]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from datachonk_hooks.gitrepo import ZERO_SHA
-from datachonk_hooks.push import (
+from datachonk_hooks.push.gitrepo import ZERO_SHA
+from datachonk_hooks.push.updates import (
     PushInputError,
     PushUpdate,
     pushed_range,

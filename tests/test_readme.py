@@ -7,9 +7,11 @@ from pathlib import Path
 import click
 import pytest
 
-from datachonk_hooks import config, hook, landing
 from datachonk_hooks.cli import cli
+from datachonk_hooks.delivery import landing
 from datachonk_hooks.errors import ExitCode
+from datachonk_hooks.prepush import hook
+from datachonk_hooks.settings import config
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from datachonk_hooks.cloud.client import DbtCloudClient
-from datachonk_hooks.credentials import Token
-from datachonk_hooks.ledger import TriggerState
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.ledger import TriggerState
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.settings.credentials import Token
 from tests.e2e import make_clone, pre_commit_clone
 from tests.helpers import GENERATED_SQL, TOKEN
 from tests.reliability import HOOK, JOB, Scenario, assert_clean, no_waiters_left, wait_for

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.ledger import TriggerRecord, TriggerState
+from datachonk_hooks.delivery.ledger import TriggerRecord, TriggerState
 from datachonk_hooks.sandbox import Sandbox
 from tests.e2e import Clone, make_clone, pre_commit_clone, settled
 from tests.helpers import GENERATED_SQL, TOKEN, config_yaml

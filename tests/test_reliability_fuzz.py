@@ -24,13 +24,18 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, reject, settings
 from hypothesis import strategies as st
 
-from datachonk_hooks.cause import MAX_CAUSE, CauseContext, build_cause
-from datachonk_hooks.config import CAUSE_FIELDS, DetectRules, load_settings, load_settings_file
-from datachonk_hooks.detect import MODEL_SUFFIXES, detect_generated
 from datachonk_hooks.errors import ConfigError, ExitCode
-from datachonk_hooks.gitrepo import ZERO_SHA, CommitInfo
-from datachonk_hooks.hook import pre_push_main
-from datachonk_hooks.push import PushInputError, updates_from_pre_commit, updates_from_stdin
+from datachonk_hooks.prepush.hook import pre_push_main
+from datachonk_hooks.push.cause import MAX_CAUSE, CauseContext, build_cause
+from datachonk_hooks.push.detect import MODEL_SUFFIXES, detect_generated
+from datachonk_hooks.push.gitrepo import ZERO_SHA, CommitInfo
+from datachonk_hooks.push.updates import PushInputError, updates_from_pre_commit, updates_from_stdin
+from datachonk_hooks.settings.config import (
+    CAUSE_FIELDS,
+    DetectRules,
+    load_settings,
+    load_settings_file,
+)
 from tests.helpers import GENERATED_SQL, commit_files, config_yaml, git, remote_and_clone
 from tests.reliability import RESULTS_ENV, attempt
 

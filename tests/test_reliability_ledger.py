@@ -23,23 +23,23 @@ import pygit2
 import pytest
 
 from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy, Timeouts
-from datachonk_hooks.config import load_settings
-from datachonk_hooks.credentials import Token
-from datachonk_hooks.errors import ExitCode
-from datachonk_hooks.ledger import (
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.ledger import (
     _MIGRATIONS,
     SCHEMA_VERSION,
     Ledger,
     TriggerState,
 )
-from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger import (
+from datachonk_hooks.delivery.trigger import (
     BusyElsewhereError,
     TriggerPlan,
     plan_manual_trigger,
     trigger_through_ledger,
 )
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.errors import ExitCode
+from datachonk_hooks.sandbox import Sandbox
+from datachonk_hooks.settings.config import load_settings
+from datachonk_hooks.settings.credentials import Token
 from tests.helpers import TOKEN, Clock, config_yaml
 
 SHA = "0123456789abcdef0123456789abcdef01234567"

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from datachonk_hooks.ledger import TriggerState
+from datachonk_hooks.delivery.ledger import TriggerState
 from datachonk_hooks.sandbox import Sandbox
 from tests.e2e import Clone, make_clone, pre_commit_clone
 from tests.helpers import GENERATED_SQL, TOKEN, config_yaml, git

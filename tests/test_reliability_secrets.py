@@ -21,11 +21,11 @@ import pytest
 import requests
 
 from datachonk_hooks.cloud.client import DbtCloudClient
-from datachonk_hooks.config import load_settings
-from datachonk_hooks.credentials import Token
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.settings.config import load_settings
+from datachonk_hooks.settings.credentials import Token
 from tests.e2e import BIN, Clone, pre_commit_clone, settled
 from tests.helpers import GENERATED_SQL, TOKEN, config_yaml, git, publish
 from tests.reliability import (
@@ -41,7 +41,8 @@ from tests.reliability import (
 
 CRASH = """
 import os, sys
-from datachonk_hooks import cli, history
+from datachonk_hooks import cli
+from datachonk_hooks.commands import history
 def boom(records):
     raise RuntimeError("boom with " + os.environ["DBT_CLOUD_API_TOKEN"])
 history.history_lines = boom

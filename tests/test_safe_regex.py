@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from datachonk_hooks.config import DEFAULT_MARKER
-from datachonk_hooks.detect import MARKER_LINE_CHARS, MARKER_LINES
-from datachonk_hooks.safe_regex import MAX_PATTERN_CHARS, UnsafePatternError, check_pattern
+from datachonk_hooks.push.detect import MARKER_LINE_CHARS, MARKER_LINES
+from datachonk_hooks.settings.config import DEFAULT_MARKER
+from datachonk_hooks.settings.safe_regex import MAX_PATTERN_CHARS, UnsafePatternError, check_pattern
 
 ALLOWED = [
     DEFAULT_MARKER,

@@ -19,17 +19,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datachonk_hooks.account import Status, projects_table, table
-from datachonk_hooks.cause import CauseContext, build_cause, clean
 from datachonk_hooks.cloud.records import Project, Run, RunStep
 from datachonk_hooks.cloud.status import RunStatus
-from datachonk_hooks.history import history_lines
-from datachonk_hooks.landing import log_line
-from datachonk_hooks.ledger import Ledger, TriggerState
-from datachonk_hooks.monitor import describe, failure_report
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.commands.account import Status, projects_table, table
+from datachonk_hooks.commands.history import history_lines
+from datachonk_hooks.delivery.landing import log_line
+from datachonk_hooks.delivery.ledger import Ledger, TriggerState
+from datachonk_hooks.monitor.watcher import describe, failure_report
+from datachonk_hooks.push.cause import CauseContext, build_cause, clean
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.sanitize import sanitize, unsafe_characters
-from datachonk_hooks.trigger_request import TriggerRequest
 from tests.e2e import BIN, Clone, make_clone, pre_commit_clone, quiet
 from tests.helpers import GENERATED_SQL, config_yaml, git
 from tests.reliability import no_waiters_left, wait_for

@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 import requests
 
-from datachonk_hooks.account import Workspace
+from datachonk_hooks.commands.account import Workspace
 from datachonk_hooks.sandbox import Sandbox
 from tests.helpers import TOKEN, commit_files, config_yaml, git, publish
 
 fastapi = pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
-from datachonk_hooks.server import create_app  # noqa: E402  (needs the server extra)
+from datachonk_hooks.api.server import create_app  # noqa: E402  (needs the server extra)
 
 API_KEY = "test-api-key-0123456789abcdef"
 ENDPOINTS = [
@@ -975,7 +975,7 @@ def test_serve_without_the_server_extra_says_how_to_install_it(
 ) -> None:
     from datachonk_hooks.cli import main
 
-    monkeypatch.delitem(sys.modules, "datachonk_hooks.server")
+    monkeypatch.delitem(sys.modules, "datachonk_hooks.api.server")
     monkeypatch.setitem(sys.modules, "fastapi", None)
     assert main(["serve"]) == 2
     assert "pip install 'datachonk-hooks[server]'" in capsys.readouterr().err
@@ -987,12 +987,14 @@ def test_serve_without_the_server_extra_says_how_to_install_it(
 def test_the_hook_path_never_imports_the_server_stack() -> None:
     code = (
         "import sys\n"
-        "from datachonk_hooks import cli, hook, landing, trigger\n"
+        "from datachonk_hooks import cli\n"
+        "from datachonk_hooks.prepush import hook\n"
+        "from datachonk_hooks.delivery import landing, trigger\n"
         "try:\n"
         "    cli.main(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "loaded = {'fastapi', 'uvicorn', 'starlette', 'pydantic', 'datachonk_hooks.server'}\n"
+        "loaded = {'fastapi', 'uvicorn', 'starlette', 'pydantic', 'datachonk_hooks.api.server'}\n"
         "assert not loaded & set(sys.modules), loaded & set(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -1073,8 +1075,8 @@ def test_trigger_run_for_a_commit_awaiting_its_push_is_409(
     """The hook recorded the commit and its waiter will send it once the push lands."""
     import pygit2
 
-    from datachonk_hooks.ledger import Ledger
-    from datachonk_hooks.trigger_request import TriggerRequest
+    from datachonk_hooks.cloud.trigger_request import TriggerRequest
+    from datachonk_hooks.delivery.ledger import Ledger
 
     sha = git(repo, "rev-parse", "HEAD")
     with Ledger.for_repo(pygit2.Repository(str(repo))) as ledger:
@@ -1094,12 +1096,13 @@ def test_trigger_run_for_a_commit_awaiting_its_push_is_409(
 
 def test_every_error_the_api_can_meet_has_its_status() -> None:
     """A new error class must be given its HTTP status, not fall through to a 500."""
-    import datachonk_hooks.account
-    import datachonk_hooks.trigger
-    from datachonk_hooks import server
+    import datachonk_hooks.commands.account
+    import datachonk_hooks.delivery.trigger
+    from datachonk_hooks.api import server
     from datachonk_hooks.errors import DatachonkError
 
-    assert datachonk_hooks.account and datachonk_hooks.trigger  # their classes are loaded
+    # their error classes are loaded
+    assert datachonk_hooks.commands.account and datachonk_hooks.delivery.trigger
 
     def subclasses(kind: type[DatachonkError]) -> list[type[DatachonkError]]:
         return [kind, *(sub for child in kind.__subclasses__() for sub in subclasses(child))]

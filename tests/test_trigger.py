@@ -16,14 +16,9 @@ import pytest
 
 from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy, Timeouts
 from datachonk_hooks.cloud.errors import DbtCloudError
-from datachonk_hooks.config import load_settings
-from datachonk_hooks.credentials import resolve_token
-from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
-from datachonk_hooks.gitrepo import ZERO_SHA
-from datachonk_hooks.ledger import Ledger, TriggerState
-from datachonk_hooks.push import PushUpdate
-from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.trigger import (
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.ledger import Ledger, TriggerState
+from datachonk_hooks.delivery.trigger import (
     ClientPool,
     TriggerPlan,
     UnpushedCommitError,
@@ -34,7 +29,12 @@ from datachonk_hooks.trigger import (
     plan_push_update,
     trigger_through_ledger,
 )
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
+from datachonk_hooks.push.gitrepo import ZERO_SHA
+from datachonk_hooks.push.updates import PushUpdate
+from datachonk_hooks.sandbox import Sandbox
+from datachonk_hooks.settings.config import load_settings
+from datachonk_hooks.settings.credentials import resolve_token
 from tests.helpers import (
     GENERATED_SQL,
     HAND_SQL,
@@ -393,8 +393,8 @@ def test_new_branch_for_commits_the_remote_has(work: Work) -> None:
 
 PROBE = """
 import sys, pygit2
-from datachonk_hooks.push import PushUpdate
-from datachonk_hooks.trigger import plan_push_update
+from datachonk_hooks.push.updates import PushUpdate
+from datachonk_hooks.delivery.trigger import plan_push_update
 repo = pygit2.Repository(".")
 update = PushUpdate("refs/heads/main", sys.argv[1], "refs/heads/main", sys.argv[2])
 plan = plan_push_update(repo, update, "origin", {})

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from datachonk_hooks import trigger
+from datachonk_hooks.delivery import trigger
+from datachonk_hooks.delivery.ledger import Ledger, TriggerState
 from datachonk_hooks.errors import ExitCode
-from datachonk_hooks.hook import pre_push_main
-from datachonk_hooks.ledger import Ledger, TriggerState
+from datachonk_hooks.prepush.hook import pre_push_main
+from datachonk_hooks.prepush.watchdog import HookTimeout, Watchdog, current, time_left
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.watchdog import HookTimeout, Watchdog, current, time_left
 from tests.helpers import GENERATED_SQL, TOKEN, commit_files, config_yaml, git, remote_and_clone
 
 

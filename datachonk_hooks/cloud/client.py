@@ -55,9 +55,9 @@ from datachonk_hooks.cloud.records import (
     _int,
 )
 from datachonk_hooks.cloud.status import RunStatus
-from datachonk_hooks.credentials import Token, redact
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
 from datachonk_hooks.sanitize import sanitize
-from datachonk_hooks.trigger_request import TriggerRequest
+from datachonk_hooks.settings.credentials import Token, redact
 
 if TYPE_CHECKING:
     import requests

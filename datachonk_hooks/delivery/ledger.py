@@ -24,9 +24,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
 from datachonk_hooks.errors import DatachonkError, ExitCode
 from datachonk_hooks.fileio import private_dir, private_file
-from datachonk_hooks.trigger_request import TriggerRequest
 
 if TYPE_CHECKING:
     import pygit2

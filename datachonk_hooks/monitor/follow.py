@@ -24,9 +24,9 @@ from typing import NamedTuple
 from datachonk_hooks.cloud.client import DbtCloudClient
 from datachonk_hooks.cloud.errors import DbtCloudError, NotFoundError
 from datachonk_hooks.cloud.status import RunStatus
-from datachonk_hooks.ledger import FOLLOW_FOR, Ledger, TriggerRecord
-from datachonk_hooks.monitor import PollPolicy
-from datachonk_hooks.outcomes import note_run, outcome_line
+from datachonk_hooks.delivery.ledger import FOLLOW_FOR, Ledger, TriggerRecord
+from datachonk_hooks.monitor.outcomes import note_run, outcome_line
+from datachonk_hooks.monitor.watcher import PollPolicy
 
 #: the longest the waiter follows runs, whatever the jobs' timeouts say
 FOLLOW_LIMIT = FOLLOW_FOR.total_seconds()
@@ -172,7 +172,7 @@ def _give_up(
 
 
 def _notify(record: TriggerRecord, env: Mapping[str, str], log: Callable[[str], None]) -> None:
-    from datachonk_hooks.notify import notify
+    from datachonk_hooks.monitor.notify import notify
 
     status = RunStatus(record.run_status or 0)
     title = {

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from datachonk_hooks.cloud.status import RunStatus, retrigger_hint
+from datachonk_hooks.delivery.ledger import RunOutcome, TriggerRecord
 from datachonk_hooks.errors import DatachonkError
-from datachonk_hooks.ledger import RunOutcome, TriggerRecord
 from datachonk_hooks.sanitize import sanitize
 
 if TYPE_CHECKING:
     from datachonk_hooks.cloud.client import DbtCloudClient
     from datachonk_hooks.cloud.records import Run
-    from datachonk_hooks.ledger import Ledger
+    from datachonk_hooks.delivery.ledger import Ledger
 
 PREFIX = "datachonk:"
 #: lines of the failing step's logs kept in the ledger (`watch` shows 30 of a live run)
@@ -143,8 +143,8 @@ def tell(ledger: Ledger, echo: Callable[[str], None]) -> list[TriggerRecord]:
 def tell_in(folder: Path, echo: Callable[[str], None]) -> None:
     """`tell` for the repository at `folder`, best effort: a command must work outside a
     repository, with no ledger yet, or with a ledger it cannot read."""
-    from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.ledger import Ledger, ledger_file
+    from datachonk_hooks.delivery.ledger import Ledger, ledger_file
+    from datachonk_hooks.push.gitrepo import open_repo
 
     try:
         repo = open_repo(folder)

@@ -180,7 +180,7 @@ def _make_repo(
 def _wait_for_end(repo: Path, echo: Callable[[str], None], count: int, *, shown: int) -> int:
     """Wait until the waiter has recorded the end of `count` runs, then show its log past
     the first `shown` lines; returns how many lines it has shown in all."""
-    from datachonk_hooks.ledger import Ledger
+    from datachonk_hooks.delivery.ledger import Ledger
 
     log = repo / ".git" / "datachonk" / "waiter.log"
     ledger_file = repo / ".git" / "datachonk" / "ledger.sqlite3"

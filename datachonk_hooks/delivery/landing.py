@@ -22,10 +22,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import pygit2
 
-from datachonk_hooks.config import Settings
-from datachonk_hooks.errors import DatachonkError
-from datachonk_hooks.fileio import open_private_append
-from datachonk_hooks.ledger import (
+from datachonk_hooks.delivery.ledger import (
     Ledger,
     PushRecord,
     TriggerRecord,
@@ -33,11 +30,14 @@ from datachonk_hooks.ledger import (
     pid_alive,
     state_dir,
 )
-from datachonk_hooks.push import PushUpdate, contains, tracking_refs
+from datachonk_hooks.errors import DatachonkError
+from datachonk_hooks.fileio import open_private_append
+from datachonk_hooks.push.updates import PushUpdate, contains, tracking_refs
+from datachonk_hooks.settings.config import Settings
 
 if TYPE_CHECKING:
-    from datachonk_hooks.follow import ToFollow
-    from datachonk_hooks.trigger import ClientPool
+    from datachonk_hooks.delivery.trigger import ClientPool
+    from datachonk_hooks.monitor.follow import ToFollow
 
 WAITER_LOG = "waiter.log"
 ABANDONED = (
@@ -341,8 +341,8 @@ def run_waiter(repo: pygit2.Repository, push_id: int, env: Mapping[str, str]) ->
     For a push of `datachonk push` (foreground), which judged and delivered it already, it
     only follows the runs: `datachonk push` without --wait starts it for that.
     """
-    from datachonk_hooks.follow import follow_runs
-    from datachonk_hooks.trigger import ClientPool, without_bad_seconds
+    from datachonk_hooks.delivery.trigger import ClientPool, without_bad_seconds
+    from datachonk_hooks.monitor.follow import follow_runs
 
     env = without_bad_seconds(env, log_line(push_id))  # a typo gets the default, not a crash
     timeout = float(env.get(ENV_LANDING_TIMEOUT) or LANDING_TIMEOUT)
@@ -401,7 +401,7 @@ def _bounded(
     """Run a phase of the waiter for at most `seconds` (the hook's SIGALRM `Watchdog`), so
     the detached waiter ends by itself whatever dbt Cloud or the network do; `left` says
     what becomes of the phase's unfinished work."""
-    from datachonk_hooks.watchdog import HookTimeout, Watchdog
+    from datachonk_hooks.prepush.watchdog import HookTimeout, Watchdog
 
     if seconds <= 0:
         yield
@@ -420,7 +420,7 @@ def runs_to_follow(
     its own push's runs, and the unfinished runs of earlier pushes nobody follows (a
     waiter killed while following, a run `retry` delivered), unless the pushed
     datachonk.yaml says `follow: false`."""
-    from datachonk_hooks.follow import ToFollow
+    from datachonk_hooks.monitor.follow import ToFollow
 
     own = [r for r in ledger.triggers_for_push(push_id) if r.state is TriggerState.TRIGGERED]
     orphans = ledger.unfollowed_runs()
@@ -439,7 +439,7 @@ def runs_to_follow(
 def _follow_limit(wanted: Sequence[ToFollow]) -> float:
     """The following phase's bound: the longest timeout of the runs it follows (at most
     the waiter's cap) plus a minute for the last polls; 0 when nothing is followed."""
-    from datachonk_hooks.follow import FOLLOW_LIMIT
+    from datachonk_hooks.monitor.follow import FOLLOW_LIMIT
 
     if not wanted:
         return 0.0
@@ -447,7 +447,7 @@ def _follow_limit(wanted: Sequence[ToFollow]) -> float:
 
 
 def _add_extra_refs(waiter: Waiter, env: Mapping[str, str]) -> None:
-    from datachonk_hooks.trigger import plan_push_update
+    from datachonk_hooks.delivery.trigger import plan_push_update
 
     known = {
         ref.removeprefix("refs/heads/")
@@ -494,7 +494,7 @@ def deliver_pending(
     A push whose waiter died (killed, crashed) would keep its triggers awaiting it forever:
     it is expired first, so its triggers are checked for landing and sent like the others.
     """
-    from datachonk_hooks.trigger import deliver
+    from datachonk_hooks.delivery.trigger import deliver
 
     for push in ledger.expire_abandoned_pushes(ABANDONED):
         log(f"the waiter of push {push.id} to {push.remote_name} is gone; checking it landed")
@@ -528,9 +528,9 @@ def current_host(repo: pygit2.Repository, env: Mapping[str, str]) -> str | None:
     DBT_CLOUD_HOST, else datachonk.yaml as the next push reads it, from HEAD's commit (else
     the work tree's file). A broken file raises its ConfigError: the trigger stays pending
     with that reason."""
-    from datachonk_hooks.config import find_config_file, load_settings_file
-    from datachonk_hooks.gitrepo import work_tree
-    from datachonk_hooks.trigger import settings_at
+    from datachonk_hooks.delivery.trigger import settings_at
+    from datachonk_hooks.push.gitrepo import work_tree
+    from datachonk_hooks.settings.config import find_config_file, load_settings_file
 
     try:
         head = None if repo.head_is_unborn else repo.head.peel(pygit2.Commit)
@@ -546,7 +546,7 @@ def pushed_settings(
     repo: pygit2.Repository, record: TriggerRecord, env: Mapping[str, str]
 ) -> Settings | None:
     """The settings of the commit a trigger is for, or None when they cannot be read."""
-    from datachonk_hooks.trigger import settings_at
+    from datachonk_hooks.delivery.trigger import settings_at
 
     try:
         return settings_at(repo, repo[record.sha].peel(pygit2.Commit), env)
@@ -563,7 +563,7 @@ def supersede(
     log: Callable[[str], None],
 ) -> None:
     """With `cancel_superseded: true`, cancel this branch's older in-flight runs of the job."""
-    from datachonk_hooks.trigger import cancel_superseded
+    from datachonk_hooks.delivery.trigger import cancel_superseded
 
     if record.source != "push":
         return
@@ -648,8 +648,8 @@ def push_and_deliver(
     The pre-push hook, told by DATACHONK_PUSH_FOREGROUND, records the push and its triggers
     but leaves delivery to us; with `force` it records a trigger for every pushed branch.
     """
-    from datachonk_hooks.hook import ENV_CAUSE, ENV_FORCE, ENV_FOREGROUND
-    from datachonk_hooks.trigger import ClientPool, deliver
+    from datachonk_hooks.delivery.trigger import ClientPool, deliver
+    from datachonk_hooks.prepush.hook import ENV_CAUSE, ENV_FORCE, ENV_FOREGROUND
 
     with Ledger.for_repo(repo) as ledger:
         before = ledger.last_push_id()

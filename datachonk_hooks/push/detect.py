@@ -19,11 +19,10 @@ from typing import Literal
 
 import pygit2
 
-from datachonk_hooks import prefilter
-from datachonk_hooks.config import DetectRules
 from datachonk_hooks.errors import ConfigError
-from datachonk_hooks.gitrepo import CommitInfo
-from datachonk_hooks.limits import (
+from datachonk_hooks.prepush import prefilter
+from datachonk_hooks.push.gitrepo import CommitInfo
+from datachonk_hooks.push.limits import (
     MAX_FILE_BYTES,
     MAX_MODEL_BYTES,
     MAX_PARSE_BYTES,
@@ -32,6 +31,7 @@ from datachonk_hooks.limits import (
     too_large,
     top_level_sections,
 )
+from datachonk_hooks.settings.config import DetectRules
 
 MODEL_SUFFIXES = (".sql", ".py", ".yml", ".yaml")
 #: The marker only counts in a file's first MARKER_LINES lines: a generator writes it at the top,

@@ -15,7 +15,7 @@ import pygit2
 from pygit2.enums import SortMode
 
 from datachonk_hooks.errors import DatachonkError
-from datachonk_hooks.gitrepo import ZERO_SHA
+from datachonk_hooks.push.gitrepo import ZERO_SHA
 
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 

@@ -14,20 +14,20 @@ from typing import TYPE_CHECKING, Any
 
 import pygit2
 
-from datachonk_hooks.config import CONFIG_NAME, DetectRules, Settings, find_config_file
-from datachonk_hooks.detect import GeneratedModel, detect_generated, project_folders
 from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
-from datachonk_hooks.gitrepo import CommitInfo, branch_of, read_blob, resolve_commit, work_tree
-from datachonk_hooks.push import PushUpdate, on_remote, pushed_range
+from datachonk_hooks.push.detect import GeneratedModel, detect_generated, project_folders
+from datachonk_hooks.push.gitrepo import CommitInfo, branch_of, read_blob, resolve_commit, work_tree
+from datachonk_hooks.push.updates import PushUpdate, on_remote, pushed_range
+from datachonk_hooks.settings.config import CONFIG_NAME, DetectRules, Settings, find_config_file
 
 if TYPE_CHECKING:
     # Only needed once something is to be triggered: the hook imports this module on every
     # push, and a push without generated models should not pay for HTTP or SQLite modules.
     from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy
     from datachonk_hooks.cloud.records import Run
-    from datachonk_hooks.credentials import Token
-    from datachonk_hooks.ledger import Ledger, TriggerRecord
-    from datachonk_hooks.trigger_request import TriggerRequest
+    from datachonk_hooks.cloud.trigger_request import TriggerRequest
+    from datachonk_hooks.delivery.ledger import Ledger, TriggerRecord
+    from datachonk_hooks.settings.credentials import Token
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class UnpushedCommitError(DatachonkError):
 
 def literal_cause(text: str) -> str:
     """A cause given on the command line: one line, at most 255 characters, not empty."""
-    from datachonk_hooks.cause import clean, truncate
+    from datachonk_hooks.push.cause import clean, truncate
 
     cause = truncate(clean(text))
     if not cause:
@@ -122,8 +122,8 @@ def plan_manual_trigger(
     (dbt Cloud clones from there and its run would fail at the clone step) unless
     `allow_unpushed`.
     """
-    from datachonk_hooks.cause import CauseContext, build_cause
-    from datachonk_hooks.trigger_request import TriggerRequest
+    from datachonk_hooks.cloud.trigger_request import TriggerRequest
+    from datachonk_hooks.push.cause import CauseContext, build_cause
 
     commit = CommitInfo.of(resolve_commit(repo, ref))
     branch = branch if branch is not None else branch_of(repo, ref)
@@ -237,7 +237,7 @@ def new_client(
     """The one way a client is made: the token from the environment or the store unless
     given, the timeouts and retry budget as `client_options` says."""
     from datachonk_hooks.cloud.client import DbtCloudClient
-    from datachonk_hooks.credentials import resolve_token
+    from datachonk_hooks.settings.credentials import resolve_token
 
     if token is None:
         token = resolve_token(env, host=host, account_id=account_id)
@@ -308,7 +308,7 @@ def settings_text_at(repo: pygit2.Repository, commit: pygit2.Commit) -> tuple[st
 def _config_blob(repo: pygit2.Repository, commit: pygit2.Commit, path: str) -> bytes | None:
     """The file's bytes in the commit (None: no such file), or a ConfigError when it is over
     `limits.MAX_FILE_BYTES`: judged from the object header, before the blob is read."""
-    from datachonk_hooks.limits import MAX_FILE_BYTES, blob_size, too_large
+    from datachonk_hooks.push.limits import MAX_FILE_BYTES, blob_size, too_large
 
     try:
         entry = commit.tree[path]
@@ -339,7 +339,7 @@ class _PushedConfig:
         if self.found is not None:
             text = self.found[0]
         else:
-            from datachonk_hooks.limits import MAX_FILE_BYTES
+            from datachonk_hooks.push.limits import MAX_FILE_BYTES
 
             try:
                 if self.path and self.path.stat().st_size > MAX_FILE_BYTES:
@@ -349,14 +349,16 @@ class _PushedConfig:
                 text = ""
         if "detect" not in text:
             return DetectRules()
-        from datachonk_hooks import prefilter  # rules parsed from this text by an earlier push
+        from datachonk_hooks.prepush import (
+            prefilter,  # rules parsed from this text by an earlier push
+        )
 
         known = prefilter.known_rules(text)
         return None if known is None else DetectRules(*known)
 
     def load(self, env: Mapping[str, str]) -> Settings:
-        from datachonk_hooks import prefilter
-        from datachonk_hooks.config import load_settings, load_settings_file
+        from datachonk_hooks.prepush import prefilter
+        from datachonk_hooks.settings.config import load_settings, load_settings_file
 
         if self.found is not None:
             text, label = self.found
@@ -373,7 +375,7 @@ def is_build_remote(
     """Whether a push to `remote` (a name, or a URL when pushed to one) reaches the remote
     dbt Cloud builds from: the same name, or a URL of that remote (fetch or push URL, in any
     spelling of the same repository)."""
-    from datachonk_hooks.gitrepo import same_repository
+    from datachonk_hooks.push.gitrepo import same_repository
 
     if remote == configured:
         return True
@@ -460,8 +462,8 @@ def plan_push_update(
             else f"no job for branch {branch}"
         )
         return UpdatePlan(update, models, settings=settings, skipped=why)
-    from datachonk_hooks.cause import CauseContext, build_cause
-    from datachonk_hooks.trigger_request import TriggerRequest
+    from datachonk_hooks.cloud.trigger_request import TriggerRequest
+    from datachonk_hooks.push.cause import CauseContext, build_cause
 
     tip = CommitInfo.of(pushed.tip)
     names = tuple(dict.fromkeys(name for m in models for name in m.names))
@@ -539,11 +541,11 @@ class ClientPool:
         if self.configured_host is not None:
             host = self.configured_host()
         else:
-            from datachonk_hooks.config import load_settings_file
+            from datachonk_hooks.settings.config import load_settings_file
 
             host = load_settings_file(None, env=self.env).host
         if host is None:
-            from datachonk_hooks.config import NoHostError
+            from datachonk_hooks.settings.config import NoHostError
 
             raise NoHostError()
         return host
@@ -588,7 +590,7 @@ def deliver(
         PermissionDeniedError,
         UnknownOutcomeError,
     )
-    from datachonk_hooks.ledger import TriggerState, as_utc
+    from datachonk_hooks.delivery.ledger import TriggerState, as_utc
 
     before = ledger.get(trigger_id)
     record = ledger.claim(trigger_id)
@@ -693,7 +695,7 @@ def trigger_through_ledger(
     Goes through the ledger like the hook does, so a push and a manual run of the same
     commit start one run; a failed delivery stays pending for `datachonk-hook retry`.
     """
-    from datachonk_hooks.ledger import Ledger, TriggerState
+    from datachonk_hooks.delivery.ledger import Ledger, TriggerState
 
     sha = plan.request.git_sha or ""
     with Ledger.for_repo(repo) as ledger:
@@ -746,7 +748,7 @@ def _await_other_sender(
     """
     import time
 
-    from datachonk_hooks.ledger import TriggerState
+    from datachonk_hooks.delivery.ledger import TriggerState
 
     deadline = time.monotonic() + client.retry.budget + client.timeouts.read
     echo("another process is sending this trigger to dbt Cloud right now; waiting for it")
@@ -772,14 +774,14 @@ def remember_run_status(repo_dir: Path, run: Run) -> None:
 
     Best effort: watching works outside a repository and with a broken ledger too.
     """
-    from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.ledger import Ledger, ledger_file
+    from datachonk_hooks.delivery.ledger import Ledger, ledger_file
+    from datachonk_hooks.push.gitrepo import open_repo
 
     try:
         repo = open_repo(repo_dir)
         if not ledger_file(repo).exists():
             return
-        from datachonk_hooks.outcomes import note_run
+        from datachonk_hooks.monitor.outcomes import note_run
 
         with Ledger.for_repo(repo) as ledger:
             for record in ledger.triggers_for_run(run.id):
@@ -797,8 +799,8 @@ def cancel_superseded(
     Only runs the ledger knows as ours are touched, and only those still queued or running;
     runs someone else started, or that already ended, are left alone.
     """
-    from datachonk_hooks.ledger import TriggerState
-    from datachonk_hooks.outcomes import note_run
+    from datachonk_hooks.delivery.ledger import TriggerState
+    from datachonk_hooks.monitor.outcomes import note_run
 
     cancelled = []
     for older in ledger.history(500):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import pygit2
 
 from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
-from datachonk_hooks.push import (
+from datachonk_hooks.push.updates import (
     PushUpdate,
     tracking_refs,
     updates_from_pre_commit,
@@ -24,8 +24,8 @@ from datachonk_hooks.push import (
 )
 
 if TYPE_CHECKING:
-    from datachonk_hooks.ledger import Ledger
-    from datachonk_hooks.trigger import TriggerPlan, UpdatePlan
+    from datachonk_hooks.delivery.ledger import Ledger
+    from datachonk_hooks.delivery.trigger import TriggerPlan, UpdatePlan
 
 ENV_DRY_RUN = "DATACHONK_DRY_RUN"
 ENV_STRICT = "DATACHONK_STRICT"
@@ -94,8 +94,8 @@ def run_pre_push(
     pre-commit, which shows the hook only the first ref, a `git push` of several refs is
     recorded even when that ref triggers nothing, so the waiter looks at the others.
     """
-    from datachonk_hooks.trigger import plan_push_update
-    from datachonk_hooks.watchdog import set_stage, stand_down
+    from datachonk_hooks.delivery.trigger import plan_push_update
+    from datachonk_hooks.prepush.watchdog import set_stage, stand_down
 
     strict = _truthy(env.get(ENV_STRICT))
     force = _truthy(env.get(ENV_FORCE))
@@ -137,8 +137,8 @@ def run_pre_push(
             " is configured; run `datachonk-hook connect` to trigger runs on push"
         )
     triggers = [(p.update, p.trigger) for p in plans if p.trigger is not None]
-    from datachonk_hooks import prefilter
-    from datachonk_hooks.gitpush import git_push_command
+    from datachonk_hooks.prepush import prefilter
+    from datachonk_hooks.push.gitpush import git_push_command
 
     command = git_push_command()
     others = push.source == "pre-commit" and command is not None and command.several_refs
@@ -149,7 +149,7 @@ def run_pre_push(
     if git_dry_run:
         for _, trigger in triggers:
             if trigger.host is None:
-                from datachonk_hooks.config import NoHostError
+                from datachonk_hooks.settings.config import NoHostError
 
                 echo(
                     f"{PREFIX} {_describe(trigger)} {_for(trigger)} would stay pending:"
@@ -218,7 +218,7 @@ def _show_dry_run(
             echo(f"  nothing to trigger: {plan.skipped}")
             continue
         if plan.trigger.url is None:
-            from datachonk_hooks.config import NoHostError
+            from datachonk_hooks.settings.config import NoHostError
 
             echo(f"  would stay pending: {NoHostError()}")
         else:
@@ -246,16 +246,16 @@ def _hand_over(
     `watch_other_refs`: record the push without triggers too, for the waiter to look at the
     refs the hook was not shown.
     """
-    from datachonk_hooks.landing import spawn_waiter
-    from datachonk_hooks.ledger import Ledger, TriggerState, ledger_file
+    from datachonk_hooks.delivery.landing import spawn_waiter
+    from datachonk_hooks.delivery.ledger import Ledger, TriggerState, ledger_file
 
     foreground = bool(env.get(ENV_FOREGROUND))
     if not triggers and not watch_other_refs and not ledger_file(repo).exists():
         return
-    from datachonk_hooks.watchdog import time_left
+    from datachonk_hooks.prepush.watchdog import time_left
 
     with Ledger.for_repo(repo, busy_timeout=time_left(LEDGER_BUSY_TIMEOUT)) as ledger:
-        from datachonk_hooks.outcomes import tell
+        from datachonk_hooks.monitor.outcomes import tell
 
         tell(ledger, echo)  # how earlier runs ended: from the ledger, no network
         # triggers to deliver, or runs nobody follows any more (their waiter was killed):
@@ -290,7 +290,7 @@ def _hand_over(
             elif row.state is not TriggerState.PUSH_FAILED and row.push_id != record.id:
                 echo(f"{PREFIX} {sha} is already queued for job {job} ({row.state})")
     if not foreground and (waits or has_backlog or watch_other_refs):
-        from datachonk_hooks.trigger import without_bad_seconds
+        from datachonk_hooks.delivery.trigger import without_bad_seconds
 
         # a bad DATACHONK_* number is a warning here and the default for the waiter
         env = without_bad_seconds(env, lambda warning: echo(f"{PREFIX} {warning}"))
@@ -302,11 +302,11 @@ def _promise(ledger: Ledger, trigger: TriggerPlan, env: Mapping[str, str]) -> st
     opened here (it may ask to be unlocked): `connect` notes a token it keeps there.
     Without a host the trigger is recorded and stays pending (see `TriggerPlan`): the line
     says how to set the host, and where to find it."""
-    from datachonk_hooks.credentials import token_hint
+    from datachonk_hooks.settings.credentials import token_hint
 
     what = f"{_describe(trigger)} {_for(trigger)}"
     if trigger.host is None:
-        from datachonk_hooks.config import NoHostError
+        from datachonk_hooks.settings.config import NoHostError
 
         return f"{what} stays pending: {NoHostError()}"
     try:
@@ -344,8 +344,8 @@ def pre_push_main(
     It gives up after `time_limit` seconds (default `watchdog.HOOK_TIME_LIMIT`) counted
     from `started` (a `time.monotonic()`, default now), says so in one line and exits 0.
     """
-    from datachonk_hooks.gitrepo import open_repo
-    from datachonk_hooks.watchdog import HOOK_TIME_LIMIT, HookTimeout, Watchdog
+    from datachonk_hooks.prepush.watchdog import HOOK_TIME_LIMIT, HookTimeout, Watchdog
+    from datachonk_hooks.push.gitrepo import open_repo
 
     env = dict(os.environ if env is None else env)
     strict = _truthy(env.get(ENV_STRICT))

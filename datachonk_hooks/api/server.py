@@ -39,16 +39,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from datachonk_hooks import __version__
-from datachonk_hooks.account import (
-    JobRow,
-    Workspace,
-    check_status,
-    client_for,
-    connect_account,
-    list_jobs,
-    projects_json,
-)
-from datachonk_hooks.cause import clean
 from datachonk_hooks.cloud.client import DbtCloudClient
 from datachonk_hooks.cloud.errors import (
     AuthenticationError,
@@ -65,13 +55,17 @@ from datachonk_hooks.cloud.errors import (
 )
 from datachonk_hooks.cloud.records import Project, Run
 from datachonk_hooks.cloud.status import RunStatus
-from datachonk_hooks.config import MAX_ID, Settings, normalize_host
-from datachonk_hooks.credentials import ENV_TOKEN, check_token_text, redact
-from datachonk_hooks.errors import ConfigError, DatachonkError, GitError
-from datachonk_hooks.gitrepo import open_repo, work_tree
-from datachonk_hooks.ledger import Ledger, LedgerError, TriggerRecord
-from datachonk_hooks.sanitize import sanitize, unsafe_characters
-from datachonk_hooks.trigger import (
+from datachonk_hooks.commands.account import (
+    JobRow,
+    Workspace,
+    check_status,
+    client_for,
+    connect_account,
+    list_jobs,
+    projects_json,
+)
+from datachonk_hooks.delivery.ledger import Ledger, LedgerError, TriggerRecord
+from datachonk_hooks.delivery.trigger import (
     AwaitingPushError,
     BusyElsewhereError,
     TriggerPlan,
@@ -79,6 +73,12 @@ from datachonk_hooks.trigger import (
     plan_manual_trigger,
     trigger_through_ledger,
 )
+from datachonk_hooks.errors import ConfigError, DatachonkError, GitError
+from datachonk_hooks.push.cause import clean
+from datachonk_hooks.push.gitrepo import open_repo, work_tree
+from datachonk_hooks.sanitize import sanitize, unsafe_characters
+from datachonk_hooks.settings.config import MAX_ID, Settings, normalize_host
+from datachonk_hooks.settings.credentials import ENV_TOKEN, check_token_text, redact
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from datachonk_hooks.account import Workspace, client_for, is_legacy_host
 from datachonk_hooks.cloud.client import DbtCloudClient
 from datachonk_hooks.cloud.errors import (
     AuthenticationError,
@@ -22,7 +21,10 @@ from datachonk_hooks.cloud.errors import (
     PermissionDeniedError,
 )
 from datachonk_hooks.cloud.records import Job, Project
-from datachonk_hooks.config import (
+from datachonk_hooks.commands.account import Workspace, client_for, is_legacy_host
+from datachonk_hooks.commands.install import PRE_COMMIT_MARKER
+from datachonk_hooks.errors import DatachonkError
+from datachonk_hooks.settings.config import (
     ENV_ACCOUNT_ID,
     EXAMPLE_HOST,
     SET_HOST,
@@ -30,9 +32,7 @@ from datachonk_hooks.config import (
     find_config_file,
     load_settings_file,
 )
-from datachonk_hooks.credentials import Token, resolve_token
-from datachonk_hooks.errors import DatachonkError
-from datachonk_hooks.install import PRE_COMMIT_MARKER
+from datachonk_hooks.settings.credentials import Token, resolve_token
 
 if TYPE_CHECKING:
     import pygit2
@@ -114,7 +114,7 @@ class _Doctor:
 
     def locate(self) -> None:
         """Open the repository and find datachonk.yaml once for every check, as Workspace does."""
-        from datachonk_hooks.gitrepo import open_repo, work_tree
+        from datachonk_hooks.push.gitrepo import open_repo, work_tree
 
         top = None
         try:
@@ -152,7 +152,7 @@ class _Doctor:
         try:
             import pygit2
 
-            from datachonk_hooks.gitrepo import open_repo, read_blob, work_tree
+            from datachonk_hooks.push.gitrepo import open_repo, read_blob, work_tree
 
             repo = self.repo
             if repo is None or self.ws.config_path is not None:  # --config: maybe another clone
@@ -300,7 +300,7 @@ class _Doctor:
     def remote(self) -> Check:
         """Pushes trigger only for the remote dbt Cloud builds from: it must exist here, and
         when dbt Cloud tells the project's repository, be that repository."""
-        from datachonk_hooks.gitrepo import same_repository
+        from datachonk_hooks.push.gitrepo import same_repository
 
         name = "git remote"
         if self.settings is None or self.repo is None:
@@ -349,7 +349,7 @@ class _Doctor:
 
     def branch_route(self) -> Iterator[Check]:
         """Which `jobs:` entry the current branch resolves to (information, always ok)."""
-        from datachonk_hooks.gitrepo import branch_of
+        from datachonk_hooks.push.gitrepo import branch_of
 
         if self.settings is None or not self.settings.configured or self.repo is None:
             return
@@ -420,8 +420,8 @@ class _Doctor:
     # --- this clone
 
     def hook_checks(self) -> Iterator[Check]:
-        from datachonk_hooks.gitrepo import work_tree
-        from datachonk_hooks.install import hooks_dir, is_ours
+        from datachonk_hooks.commands.install import hooks_dir, is_ours
+        from datachonk_hooks.push.gitrepo import work_tree
 
         if self.repo is None:
             problem = str(self.repo_error or "not in a git repository")
@@ -465,7 +465,7 @@ class _Doctor:
 
     def ledger(self) -> Check:
         name = "pending triggers"
-        from datachonk_hooks.ledger import Ledger, ledger_file
+        from datachonk_hooks.delivery.ledger import Ledger, ledger_file
 
         repo = self.repo
         if repo is None:

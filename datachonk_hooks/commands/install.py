@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pygit2
 
+from datachonk_hooks.delivery.ledger import common_dir
 from datachonk_hooks.errors import DatachonkError
-from datachonk_hooks.gitrepo import work_tree
-from datachonk_hooks.ledger import common_dir
+from datachonk_hooks.push.gitrepo import work_tree
 
 MARKER = "datachonk-hooks standalone pre-push hook"
 HOOK = "pre-push"

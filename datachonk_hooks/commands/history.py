@@ -22,12 +22,12 @@ from datachonk_hooks.cloud.client import RUN_RELATED, DbtCloudClient, RetryPolic
 from datachonk_hooks.cloud.errors import DbtCloudError, NotFoundError
 from datachonk_hooks.cloud.records import Run
 from datachonk_hooks.cloud.status import RunStatus
+from datachonk_hooks.delivery.ledger import TriggerRecord, TriggerState
 from datachonk_hooks.errors import DatachonkError, ExitCode
-from datachonk_hooks.ledger import TriggerRecord, TriggerState
 from datachonk_hooks.sanitize import sanitize
 
 if TYPE_CHECKING:
-    from datachonk_hooks.ledger import Ledger
+    from datachonk_hooks.delivery.ledger import Ledger
 
 _NEEDS_ATTENTION = (TriggerState.PENDING, TriggerState.PUSH_FAILED)
 
@@ -112,7 +112,7 @@ class _Asker:
         budget: float,
         clock: Callable[[], float],
     ) -> None:
-        from datachonk_hooks.trigger import ClientPool
+        from datachonk_hooks.delivery.trigger import ClientPool
 
         self.pool = ClientPool(env, factory=self._make, configured_host=configured_host)
         self.budget, self.clock = budget, clock
@@ -132,8 +132,8 @@ class _Asker:
     def _make(host: str, account_id: int, env: Mapping[str, str]) -> DbtCloudClient:
         """`trigger.new_client`'s client, with its timeouts and retry budget capped to
         history's (DATACHONK_HTTP_TIMEOUT and DATACHONK_RETRY_BUDGET may only shorten them)."""
-        from datachonk_hooks.credentials import resolve_token
-        from datachonk_hooks.trigger import client_options
+        from datachonk_hooks.delivery.trigger import client_options
+        from datachonk_hooks.settings.credentials import resolve_token
 
         options = client_options(env, REFRESH_RETRY)
         timeouts: Timeouts = options.get("timeouts", REFRESH_TIMEOUTS)
@@ -169,7 +169,7 @@ class _Asker:
 
     def ask(self, ledger: Ledger, record: TriggerRecord) -> TriggerRecord:
         """`outcomes.refresh` for one record, noting why it could not be asked, if so."""
-        from datachonk_hooks.outcomes import refresh
+        from datachonk_hooks.monitor.outcomes import refresh
 
         # told: a table shown to a person has the new status, so no outcome line is owed
         # for it later (JSON goes to a program: the person is still told)
@@ -281,7 +281,7 @@ def latest_run_on(
 def history_lines(records: Sequence[TriggerRecord]) -> list[str]:
     """The table: one row per trigger with its status and what it means, then its cause, and
     for a run that failed its failing step and first error line (what to open first)."""
-    from datachonk_hooks.outcomes import compact_duration
+    from datachonk_hooks.monitor.outcomes import compact_duration
 
     if not records:
         return ["no triggers recorded yet"]

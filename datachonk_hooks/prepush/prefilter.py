@@ -313,8 +313,8 @@ def tell_outcomes(echo: Callable[[str], None]) -> None:
         return
     from pathlib import Path
 
-    from datachonk_hooks.ledger import Ledger
-    from datachonk_hooks.outcomes import tell
+    from datachonk_hooks.delivery.ledger import Ledger
+    from datachonk_hooks.monitor.outcomes import tell
 
     with Ledger(Path(_State.untold), busy_timeout=1.0) as ledger:
         tell(ledger, echo)
@@ -345,7 +345,7 @@ def _has_backlog(common_dir: str, cache: Cache) -> bool:
     import sqlite3
     from datetime import UTC, datetime
 
-    from datachonk_hooks.ledger import FOLLOW_FOR, follower_gone
+    from datachonk_hooks.delivery.ledger import FOLLOW_FOR, follower_gone
 
     marks = ", ".join("?" for _ in BACKLOG_STATES)
     since = (datetime.now(UTC) - FOLLOW_FOR).isoformat(timespec="microseconds")
@@ -522,7 +522,7 @@ def check(
     if any(
         env.get(k) for k in ("PRE_COMMIT_TO_REF", "PRE_COMMIT_SOURCE", "PRE_COMMIT_LOCAL_BRANCH")
     ):
-        from datachonk_hooks.gitpush import git_push_command
+        from datachonk_hooks.push.gitpush import git_push_command
 
         command = git_push_command()
         if command is not None and command.several_refs:  # pre-commit shows only the first
@@ -669,7 +669,7 @@ def _paths_reason(updates: Sequence[_Update], changed: Sequence[bytes | None]) -
     return None
 
 
-def main() -> int:  # pragma: no cover - a debugging aid: `python -m datachonk_hooks.prefilter`
+def main() -> int:  # pragma: no cover - a debugging aid, run with `python -m`
     """Print the verdict for git's stdin (or pre-commit's variables) without running the hook."""
     verdict = check(os.environ, lambda: sys.stdin.read().splitlines())
     print(verdict)

@@ -28,7 +28,9 @@ from datachonk_hooks.cloud.errors import (
     PermissionDeniedError,
 )
 from datachonk_hooks.cloud.records import Job, Project, Run
-from datachonk_hooks.config import (
+from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
+from datachonk_hooks.sanitize import sanitize
+from datachonk_hooks.settings.config import (
     CONFIG_NAME,
     EXAMPLE_HOST,
     MAX_ID,
@@ -41,7 +43,7 @@ from datachonk_hooks.config import (
     normalize_host,
     read_config_text,
 )
-from datachonk_hooks.credentials import (
+from datachonk_hooks.settings.credentials import (
     ENV_TOKEN,
     Token,
     check_token_text,
@@ -49,8 +51,6 @@ from datachonk_hooks.credentials import (
     resolve_token,
     store_token,
 )
-from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
-from datachonk_hooks.sanitize import sanitize
 
 #: Interactive commands should fail fast: a few quick retries, not the hook's patient budget.
 QUICK_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=1.0, budget=10.0)
@@ -80,7 +80,7 @@ class Workspace:
     config_path: Path | None = None
 
     def repo_top(self) -> Path | None:
-        from datachonk_hooks.gitrepo import open_repo, work_tree
+        from datachonk_hooks.push.gitrepo import open_repo, work_tree
 
         try:
             return work_tree(open_repo(self.cwd))
@@ -105,7 +105,7 @@ def client_for(
     settings: Settings, env: Mapping[str, str], *, token: Token | None = None
 ) -> DbtCloudClient:
     """A client for the configured account that gives up quickly (people are waiting)."""
-    from datachonk_hooks.trigger import new_client
+    from datachonk_hooks.delivery.trigger import new_client
 
     account_id = settings.require_account_id()
     return new_client(settings.require_host(), account_id, env, token=token, retry=QUICK_RETRY)
@@ -163,7 +163,7 @@ def connect(ws: Workspace, options: ConnectOptions, *, echo: Echo = click.echo) 
     settings in force (datachonk.yaml, environment), so a token can be rotated with
     `connect --token-stdin` alone.
     """
-    from datachonk_hooks import config_edit
+    from datachonk_hooks.settings import config_edit
 
     echo = _sanitized(echo)
     target = ws.target_file()
@@ -244,7 +244,7 @@ def connect_account(
     the host in force (datachonk.yaml, DBT_CLOUD_HOST); with none there either, a
     NoHostError: there is no default host to fall back on.
     """
-    from datachonk_hooks import config_edit
+    from datachonk_hooks.settings import config_edit
 
     echo = _sanitized(echo)
     ws = Workspace(env, repo, config_path)
@@ -257,7 +257,7 @@ def connect_account(
     if host is None:
         raise NoHostError(f"pass the host, or {SET_HOST},")
     token = check_token_text(token)
-    from datachonk_hooks.trigger import new_client
+    from datachonk_hooks.delivery.trigger import new_client
 
     client = new_client(host, account_id, env, token=Token(token, "connect"), retry=QUICK_RETRY)
     with client:

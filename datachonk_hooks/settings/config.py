@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from datachonk_hooks.cause import MAX_CAUSE
 from datachonk_hooks.errors import ConfigError
+from datachonk_hooks.push.cause import MAX_CAUSE
 
 #: what an access URL looks like, for messages (dbt Cloud gives every account its own)
 EXAMPLE_HOST: Final = "https://ab123.us1.dbt.com"
@@ -336,7 +336,7 @@ def read_config_text(path: Path) -> str | None:
     Newlines and a BOM are kept as they are, so an edit can write every other byte back.
     A file over `limits.MAX_FILE_BYTES` is an error before it is read.
     """
-    from datachonk_hooks.limits import MAX_FILE_BYTES, too_large
+    from datachonk_hooks.push.limits import MAX_FILE_BYTES, too_large
 
     try:
         size = path.stat().st_size
@@ -384,7 +384,7 @@ def find_config_file(start: Path, stop: Path | None = None) -> Path | None:
 
 def _settings_from_text(text: str, source: str) -> Settings:
     """Settings from the file alone (file > defaults), validated with positions."""
-    from datachonk_hooks.limits import MAX_PARSE_BYTES
+    from datachonk_hooks.push.limits import MAX_PARSE_BYTES
 
     if len(text) > MAX_PARSE_BYTES:
         document, root = _parse_deploy_section(text, source)
@@ -567,7 +567,7 @@ def _parse_deploy_section(text: str, source: str) -> tuple[object, _Pos]:
     are cut out and parsed with the file's own line numbers. That needs a block mapping at
     the top level, as DataChonk writes it.
     """
-    from datachonk_hooks.limits import (
+    from datachonk_hooks.push.limits import (
         MAX_PARSE_BYTES,
         first_top_level,
         show_size,
@@ -612,7 +612,7 @@ def _parse_yaml(text: str, source: str, *, first_line: int = 0) -> tuple[object,
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
 
-    from datachonk_hooks.limits import guard_yaml
+    from datachonk_hooks.push.limits import guard_yaml
 
     class Constructor(RoundTripConstructor):
         """Round-trip constructor that reports duplicate keys and odd failures with a position."""
@@ -837,7 +837,7 @@ def _parse_cause(value: object, *, where: str) -> str:
 def _parse_marker(value: object, *, where: str) -> str:
     """A regular expression that compiles and cannot take exponential time (`safe_regex`):
     the pattern comes from a pushed file and runs in every push's hook."""
-    from datachonk_hooks.safe_regex import UnsafePatternError, check_pattern
+    from datachonk_hooks.settings.safe_regex import UnsafePatternError, check_pattern
 
     if not isinstance(value, str) or not value.strip():
         raise _error(f"{where}: expected a non-empty regular expression, got {_show(value)}")

@@ -1,0 +1,1 @@
+"""The optional local integration API (the `server` extra)."""

@@ -1,0 +1,1 @@
+"""The push side: what a push carries, which of its files are generated models, and the cause."""

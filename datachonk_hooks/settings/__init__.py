@@ -1,0 +1,1 @@
+"""Settings: datachonk.yaml, the environment, flags, and the API token."""
