@@ -332,8 +332,9 @@ def lookup_row(
     """What asking dbt Cloud for an existing run of the commit (one page of the job's runs)
     adds to delivering a trigger, against the same delivery without it (issue 12)."""
     from datachonk_hooks.cloud.trigger_request import TriggerRequest
+    from datachonk_hooks.delivery.clients import ClientPool
     from datachonk_hooks.delivery.ledger import Ledger
-    from datachonk_hooks.delivery.trigger import ClientPool, deliver
+    from datachonk_hooks.delivery.trigger import deliver
 
     pool = ClientPool(env)
     shas = (f"{number:040x}" for number in itertools.count(1))

@@ -17,28 +17,48 @@ _FLAGS = {"--dry-run": "dry_run", "--json": "as_json"}
 _VALUES = {"--remote": "remote", "--url": "url"}
 
 
-def _fast_pre_push(args: Sequence[str]) -> int | None:
-    """Run `pre-push ARGS` directly, or None when click should parse them."""
-    started = time.monotonic()  # the hook's time bound counts from here (see watchdog)
-    options: dict[str, object] = {"dry_run": False, "as_json": False, "remote": None, "url": None}
+class _HookArgs:
+    """`pre-push`'s arguments as read here (a plain class: no import on the fast path)."""
+
+    def __init__(self) -> None:
+        self.remote: str | None = None
+        self.url: str | None = None
+        self.dry_run = False
+        self.as_json = False
+
+
+def _parse_hook_args(args: Sequence[str]) -> _HookArgs | None:
+    """`[--dry-run] [--json] [--remote R] [--url U] [REMOTE [URL]]`, or None when click
+    should parse them."""
+    parsed = _HookArgs()
     positional: list[str] = []
     items = iter(args)
     for arg in items:
         if arg in _FLAGS:
-            options[_FLAGS[arg]] = True
+            setattr(parsed, _FLAGS[arg], True)
         elif arg in _VALUES:
             value = next(items, None)
             if value is None:
                 return None
-            options[_VALUES[arg]] = value
+            setattr(parsed, _VALUES[arg], value)
         elif arg.startswith("-"):
             return None  # --help, or a mistake click should explain
         else:
             positional.append(arg)
     if len(positional) > 2:
         return None
-    remote = options["remote"] or (positional[0] if positional else None)
-    url = options["url"] or (positional[1] if len(positional) > 1 else None)
+    parsed.remote = parsed.remote or (positional[0] if positional else None)
+    parsed.url = parsed.url or (positional[1] if len(positional) > 1 else None)
+    return parsed
+
+
+def _fast_pre_push(args: Sequence[str]) -> int | None:
+    """Run `pre-push ARGS` directly, or None when click should parse them."""
+    started = time.monotonic()  # the hook's time bound counts from here (see watchdog)
+    parsed = _parse_hook_args(args)
+    if parsed is None:
+        return None
+    remote, url = parsed.remote, parsed.url
 
     read: list[list[str]] = []
 
@@ -51,16 +71,14 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
     # Most pushes touch no model: answer those without importing pygit2 (see prefilter).
     # Like the hook itself, the fast path must never stop a push: on any surprise the
     # normal path decides.
-    from datachonk_hooks.prepush import prefilter
+    from datachonk_hooks.prepush import fast_cache, fast_ledger, prefilter
 
-    dry_run = bool(options["dry_run"] or options["as_json"])
+    dry_run = parsed.dry_run or parsed.as_json
     try:
-        if prefilter.check(
-            os.environ, stdin_lines, dry_run=dry_run, remote=str(remote) if remote else None
-        ).skip:
+        if prefilter.check(os.environ, stdin_lines, dry_run=dry_run, remote=remote or None).skip:
             if not dry_run:  # how earlier runs ended, as the slow path would say it
-                prefilter.tell_outcomes(lambda line: print(line, file=sys.stderr))
-            prefilter.save_learned()  # the ledger's idle signature, when it changed
+                fast_ledger.tell_outcomes(lambda line: print(line, file=sys.stderr))
+            fast_cache.save_learned()  # the ledger's idle signature, when it changed
             return 0
     except Exception:
         pass
@@ -74,10 +92,10 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
         print(json.dumps(data, indent=2))
 
     code = pre_push_main(
-        remote=str(remote) if remote else None,
-        url=str(url) if url else None,
-        dry_run=bool(options["dry_run"]),
-        as_json=bool(options["as_json"]),
+        remote=remote or None,
+        url=url or None,
+        dry_run=parsed.dry_run,
+        as_json=parsed.as_json,
         env=None,
         stdin_lines=stdin_lines,
         echo=lambda line: print(sanitize(line, multiline=True), file=sys.stderr),
@@ -85,7 +103,7 @@ def _fast_pre_push(args: Sequence[str]) -> int | None:
         started=started,
     )
     try:  # noqa: SIM105 (contextlib would be one more import on every push)
-        prefilter.save_learned()  # what the slow path read, for the next push's fast path
+        fast_cache.save_learned()  # what the slow path read, for the next push's fast path
     except Exception:
         pass
     return code

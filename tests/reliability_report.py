@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from datachonk_hooks.cloud.client import PAGE_SIZE
+from datachonk_hooks.cloud.paging import PAGE_SIZE
 from datachonk_hooks.delivery.trigger import QUIET_PERIOD
 from tests.reliability import PUSH_BUDGET, RESULTS_ENV, Counts
 

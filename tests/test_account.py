@@ -8,19 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from datachonk_hooks.account.connect import connect_account
+from datachonk_hooks.account.tables import table
+from datachonk_hooks.account.verify import refusal
+from datachonk_hooks.account.workspace import QUICK_RETRY, client_for
 from datachonk_hooks.cli import main
 from datachonk_hooks.cloud.errors import (
     AuthenticationError,
     NotFoundError,
     PermissionDeniedError,
     UnreachableError,
-)
-from datachonk_hooks.commands.account import (
-    QUICK_RETRY,
-    client_for,
-    connect_account,
-    refusal,
-    table,
 )
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.sandbox import Sandbox

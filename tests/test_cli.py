@@ -255,12 +255,12 @@ def test_a_bug_is_exit_70_with_a_log_and_no_traceback(
 ) -> None:
     import tempfile
 
-    from datachonk_hooks.delivery import trigger
+    from datachonk_hooks.delivery import planning
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError(f"boom {TOKEN}")
 
-    monkeypatch.setattr(trigger, "plan_manual_trigger", broken)
+    monkeypatch.setattr(planning, "plan_manual_trigger", broken)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     result = run_cli("run")
     assert result.code == 70

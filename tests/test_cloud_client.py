@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 import requests
 
-from datachonk_hooks.cloud import client as cloud_client
+from datachonk_hooks.cloud import answers as cloud_answers
 from datachonk_hooks.cloud import errors as cloud_errors
+from datachonk_hooks.cloud import paging as cloud_paging
 from datachonk_hooks.cloud import records as cloud_records
-from datachonk_hooks.cloud.client import MAX_REDIRECTS, DbtCloudClient, RetryPolicy, Timeouts
+from datachonk_hooks.cloud.client import DbtCloudClient
 from datachonk_hooks.cloud.errors import (
     AuthenticationError,
     BadRequestError,
@@ -40,6 +41,7 @@ from datachonk_hooks.cloud.records import (
     parse_timestamp,
 )
 from datachonk_hooks.cloud.status import RunStatus
+from datachonk_hooks.cloud.transport import MAX_REDIRECTS, RetryPolicy, Timeouts
 from datachonk_hooks.cloud.trigger_request import TriggerRequest
 from datachonk_hooks.delivery.ledger import Ledger, TriggerRecord, TriggerState
 from datachonk_hooks.sandbox import Sandbox
@@ -201,7 +203,7 @@ def test_list_runs_follows_pagination(
     client: DbtCloudClient, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = [client.trigger_run(11111, TriggerRequest(f"run {i}")).id for i in range(5)]
-    monkeypatch.setattr(cloud_client, "PAGE_SIZE", 2)
+    monkeypatch.setattr(cloud_paging, "PAGE_SIZE", 2)
     runs = client.list_runs(11111)
     assert [r.id for r in runs] == sorted(ids, reverse=True)
     pages = [r for r in sandbox.requests if r.method == "GET" and r.path.endswith("/runs/")]
@@ -269,7 +271,7 @@ def test_legacy_host_401_points_at_the_access_url() -> None:
     response = requests.Response()
     response.status_code = 401
     response._content = b'{"status": {"code": 401, "user_message": "Invalid token."}, "data": null}'
-    error = client._error(response, response.json(), ("job", 1))
+    error = client.transport.error(response, response.json(), ("job", 1))
     assert "https://ab123.us1.dbt.com" in str(error)
     assert "legacy host" in str(error)
 
@@ -409,7 +411,8 @@ def test_trigger_429_is_retried_without_lookup(
 
 
 def test_token_is_sent_as_token_header_with_user_agent(sandbox: Sandbox) -> None:
-    session_headers = DbtCloudClient(sandbox.url, 1, Token(TOKEN, "t"))._get_session().headers
+    transport = DbtCloudClient(sandbox.url, 1, Token(TOKEN, "t")).transport
+    session_headers = transport.get_session().headers
     assert session_headers["Authorization"] == f"Token {TOKEN}"
     assert str(session_headers["User-Agent"]).startswith("datachonk-hooks/")
     assert TOKEN not in repr(DbtCloudClient(sandbox.url, 1, Token(TOKEN, "t")))
@@ -597,7 +600,7 @@ def test_retry_after_is_capped_or_ignored_when_absurd(
     ],
 )
 def test_retry_after_header_forms(header: str, expected: float | None) -> None:
-    assert cloud_client._retry_after(header) == expected
+    assert cloud_answers.retry_after(header) == expected
 
 
 def test_a_long_server_message_is_cut_with_an_ellipsis(

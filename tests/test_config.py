@@ -16,8 +16,13 @@ from hypothesis import strategies as st
 
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.settings.config import (
+    find_config_file,
+    load_settings,
+    load_settings_file,
+    read_config_text,
+)
+from datachonk_hooks.settings.defaults import (
     CAUSE_FIELDS,
-    CLOUD_KEYS,
     CONFIG_NAME,
     DEFAULT_MARKER,
     DEFAULT_TRAILER,
@@ -27,17 +32,10 @@ from datachonk_hooks.settings.config import (
     ENV_PROJECT_ID,
     ENV_TOKEN,
     MAX_ID,
-    DetectRules,
-    JobRoute,
-    NoHostError,
-    Overrides,
-    Settings,
-    find_config_file,
-    load_settings,
-    load_settings_file,
-    normalize_host,
-    read_config_text,
 )
+from datachonk_hooks.settings.detect_rules import DetectRules
+from datachonk_hooks.settings.records import JobRoute, NoHostError, Overrides, Settings
+from datachonk_hooks.settings.values import CLOUD_KEYS, normalize_host
 
 SEED = """\
 deploy:
@@ -1277,7 +1275,7 @@ def test_branch_resolves_to_a_target(
     [("main", "main"), ("Feature/ÄB--c", "feature_b_c"), ("---", "branch"), ("x" * 80, "x" * 63)],
 )
 def test_schema_name_is_safe(branch: str, expected: str) -> None:
-    from datachonk_hooks.settings.config import schema_name
+    from datachonk_hooks.settings.records import schema_name
 
     assert schema_name(branch) == expected
 

@@ -17,7 +17,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
 from keyring.errors import KeyringLocked, PasswordDeleteError
 
-from datachonk_hooks.delivery.trigger import ClientPool
+from datachonk_hooks.delivery.clients import ClientPool
 from datachonk_hooks.errors import ConfigError
 from datachonk_hooks.settings.credentials import (
     KEYRING_SERVICE,

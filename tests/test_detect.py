@@ -18,7 +18,7 @@ from datachonk_hooks.push.detect import (
     has_trailer,
     project_folders,
 )
-from datachonk_hooks.settings.config import DetectRules
+from datachonk_hooks.settings.detect_rules import DetectRules
 from tests.helpers import GENERATED_SQL, HAND_SQL, commit_files, git
 
 RULES = DetectRules()
@@ -456,7 +456,7 @@ def test_ruamel_is_not_imported_for_a_default_project(dbt_repo: Path) -> None:
     commit(dbt_repo, {"models/a.sql": GENERATED_SQL}, "add")
     script = (
         "import sys, pygit2\n"
-        "from datachonk_hooks.settings.config import DetectRules\n"
+        "from datachonk_hooks.settings.detect_rules import DetectRules\n"
         "from datachonk_hooks.push.detect import detect_generated\n"
         "repo = pygit2.Repository(sys.argv[1])\n"
         "tip = repo.revparse_single('HEAD').peel(pygit2.Commit)\n"

@@ -247,7 +247,8 @@ def test_the_repository_is_opened_and_the_file_found_once(
     monkeypatch.setattr(gitrepo, "open_repo", counting_open)
     # the outcome lines, told before every command, look for the ledger on their own
     monkeypatch.setattr("datachonk_hooks.monitor.outcomes.tell_in", lambda folder, echo: None)
-    for module in ("commands.account", "commands.doctor"):  # both import it by name
+    # both import it by name
+    for module in ("account.workspace", "commands.doctor.findings"):
         monkeypatch.setattr(f"datachonk_hooks.{module}.find_config_file", counting_find)
     report = doctor()
     assert report.code == 0, report.out
@@ -293,7 +294,7 @@ def test_rejected_token(healthy: Path, sandbox: Sandbox, doctor) -> None:
 def test_legacy_host_rejecting_a_cell_based_account(
     healthy: Path, sandbox: Sandbox, doctor, monkeypatch
 ) -> None:
-    monkeypatch.setattr("datachonk_hooks.commands.account.LEGACY_HOST", "127.0.0.1")
+    monkeypatch.setattr("datachonk_hooks.account.workspace.LEGACY_HOST", "127.0.0.1")
     sandbox.set_tokens({"dbtc_someone_else": "account_admin"})
     report = doctor()
     assert report.failed == ["dbt Cloud", "host"], report.out
@@ -305,7 +306,7 @@ def test_legacy_host_rejecting_a_cell_based_account(
 
 
 def test_legacy_host_that_works(healthy: Path, sandbox: Sandbox, doctor, monkeypatch) -> None:
-    monkeypatch.setattr("datachonk_hooks.commands.account.LEGACY_HOST", "127.0.0.1")
+    monkeypatch.setattr("datachonk_hooks.account.workspace.LEGACY_HOST", "127.0.0.1")
     report = doctor()
     assert report.code == 0
     assert report.detail("host").startswith(f"{sandbox.url} works for this account")

@@ -166,7 +166,7 @@ def test_wrong_host_on_the_legacy_host(
     repo: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The simulator plays cloud.getdbt.com refusing a cell-based account's token."""
-    monkeypatch.setattr("datachonk_hooks.commands.account.LEGACY_HOST", "127.0.0.1")
+    monkeypatch.setattr("datachonk_hooks.account.workspace.LEGACY_HOST", "127.0.0.1")
     sandbox.set_tokens({"dbtc_someone_else": "account_admin"})
     result = run(*flags(sandbox, "--project-id", "67890", "--job-id", "11111"), stdin=TOKEN)
     assert result.code == 5
@@ -305,7 +305,7 @@ def test_notes_for_the_environment_token_and_the_legacy_host(
     repo: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DBT_CLOUD_API_TOKEN", TOKEN)
-    monkeypatch.setattr("datachonk_hooks.commands.account.LEGACY_HOST", "127.0.0.1")
+    monkeypatch.setattr("datachonk_hooks.account.workspace.LEGACY_HOST", "127.0.0.1")
     result = run(*flags(sandbox, "--project-id", "67890", "--job-id", "11111"), stdin=TOKEN)
     assert result.code == 0, result.err
     assert "note: DBT_CLOUD_API_TOKEN is set here and is used before the stored token" in (
@@ -349,7 +349,7 @@ def test_the_file_is_read_once_before_asking_and_once_before_writing(
         parses.append(source)
         return parse(text, source)
 
-    monkeypatch.setattr("datachonk_hooks.commands.account.read_config_text", counting_read)
+    monkeypatch.setattr("datachonk_hooks.account.connect.read_config_text", counting_read)
     monkeypatch.setattr(config_edit, "_parse", counting_parse)
     result = run(*flags(sandbox, "--project-id", "67890", "--job-id", "11111"), stdin=TOKEN)
     assert result.code == 0, result.err

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.delivery.trigger import (
+from datachonk_hooks.delivery.clients import (
     SECONDS_VARIABLES,
     check_seconds_env,
     without_bad_seconds,

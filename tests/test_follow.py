@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy
+from datachonk_hooks.cloud.client import DbtCloudClient
 from datachonk_hooks.cloud.status import RunStatus
+from datachonk_hooks.cloud.transport import RetryPolicy
 from datachonk_hooks.cloud.trigger_request import TriggerRequest
 from datachonk_hooks.delivery.ledger import Ledger, TriggerRecord, TriggerState
 from datachonk_hooks.monitor.follow import follow_runs

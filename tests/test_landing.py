@@ -12,17 +12,13 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy
+from datachonk_hooks.cloud.client import DbtCloudClient
+from datachonk_hooks.cloud.transport import RetryPolicy
 from datachonk_hooks.cloud.trigger_request import TriggerRequest
-from datachonk_hooks.delivery.landing import (
-    Waiter,
-    deliver_pending,
-    remote_has,
-    remote_sha,
-    tracking_has,
-)
+from datachonk_hooks.delivery.clients import ClientPool
+from datachonk_hooks.delivery.landed import Waiter, remote_has, remote_sha, tracking_has
 from datachonk_hooks.delivery.ledger import Ledger, PushRecord, TriggerState, pid_alive
-from datachonk_hooks.delivery.trigger import ClientPool
+from datachonk_hooks.delivery.pending import deliver_pending
 from datachonk_hooks.push.gitrepo import ZERO_SHA
 from datachonk_hooks.push.updates import PushUpdate, tracking_refs
 from datachonk_hooks.sandbox import Sandbox

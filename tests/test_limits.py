@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from datachonk_hooks.errors import ConfigError
-from datachonk_hooks.push.detect import _parse_model_paths, _scan_model_names
 from datachonk_hooks.push.limits import (
     MAX_FILE_BYTES,
     MAX_PARSE_BYTES,
@@ -18,6 +17,7 @@ from datachonk_hooks.push.limits import (
     too_large,
     top_level_sections,
 )
+from datachonk_hooks.push.model_yaml import parse_model_paths, scan_model_names
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.settings.config import load_settings, load_settings_file
 from tests.e2e import BIN, Clone
@@ -133,7 +133,7 @@ def test_model_paths_of_a_large_dbt_project() -> None:
     body = "".join(f"  folder_{i}:\n    +materialized: view\n" for i in range(30_000))
     text = "name: shop\nmodels:\n  shop:\n" + body + "model-paths: ['transform']\n"
     started = time.process_time()
-    assert _parse_model_paths(text.encode()) == ("transform",)
+    assert parse_model_paths(text.encode()) == ("transform",)
     assert time.process_time() - started < 0.5
 
 
@@ -144,8 +144,8 @@ def test_model_paths_with_a_merge_bomb() -> None:
         f"m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}], k{i}: 1}}\n" for i in range(1, 40)
     )
     started = time.process_time()
-    assert _parse_model_paths((bomb + "model-paths: [src]\n").encode()) == ("src",)
-    assert _parse_model_paths(("{model-paths: [src], " + bomb.replace("\n", ", ") + "}").encode())
+    assert parse_model_paths((bomb + "model-paths: [src]\n").encode()) == ("src",)
+    assert parse_model_paths(("{model-paths: [src], " + bomb.replace("\n", ", ") + "}").encode())
     assert time.process_time() - started < 1.0
 
 
@@ -155,8 +155,8 @@ def test_model_names_from_the_lines() -> None:
         "  - description: x\n    name: 'customers'  \n  - name: \"pay\" # c\n"
         "sources:\n  - name: raw\n"
     )
-    assert _scan_model_names(text) == ("orders", "customers", "pay")
-    assert _scan_model_names("sources: []\n") == ()
+    assert scan_model_names(text) == ("orders", "customers", "pay")
+    assert scan_model_names("sources: []\n") == ()
 
 
 # ----------------------------------------------------------------------------- whole pushes

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from datachonk_hooks.cloud.trigger_request import TriggerRequest
-from datachonk_hooks.delivery.landing import deliver_pending
+from datachonk_hooks.delivery.clients import ClientPool
 from datachonk_hooks.delivery.ledger import Ledger, TriggerState
-from datachonk_hooks.delivery.trigger import ClientPool
+from datachonk_hooks.delivery.pending import deliver_pending
 from datachonk_hooks.sandbox import Sandbox
-from datachonk_hooks.settings.config import EXAMPLE_HOST, SET_HOST
 from datachonk_hooks.settings.credentials import credentials_path
+from datachonk_hooks.settings.defaults import EXAMPLE_HOST, SET_HOST
 from tests.e2e import BIN, Clone, eventually, make_clone, make_remote, settled
 from tests.helpers import (
     GENERATED_SQL,
@@ -152,7 +152,7 @@ def test_an_explicit_legacy_host_works_as_before_with_its_notes(
     """Only the default is gone: a configured cloud.getdbt.com is used as given, with the
     "being retired" note, and its 401 still gets the cell-based hint. (The simulator plays
     the legacy host.)"""
-    for module in ("commands.account", "cloud.client"):
+    for module in ("account.workspace", "cloud.answers"):
         monkeypatch.setattr(f"datachonk_hooks.{module}.LEGACY_HOST", "127.0.0.1")
     commit_files(no_host_repo, {"datachonk.yaml": config_yaml(sandbox.url)}, "Legacy host")
     doctor = run("doctor")

@@ -10,8 +10,8 @@ import pytest
 from datachonk_hooks.cli import cli
 from datachonk_hooks.delivery import landing
 from datachonk_hooks.errors import ExitCode
-from datachonk_hooks.prepush import hook
-from datachonk_hooks.settings import config
+from datachonk_hooks.prepush import switches
+from datachonk_hooks.settings import defaults, values
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -30,7 +30,9 @@ def test_every_command_is_documented_with_its_options(name: str) -> None:
             assert any(opt in README for opt in param.opts), f"{name} {param.opts}"
 
 
-@pytest.mark.parametrize("key", [*config.CLOUD_KEYS, *(f"detect.{k}" for k in config.DETECT_KEYS)])
+@pytest.mark.parametrize(
+    "key", [*values.CLOUD_KEYS, *(f"detect.{k}" for k in defaults.DETECT_KEYS)]
+)
 def test_every_config_key_is_documented(key: str) -> None:
     assert f"`{key}`" in README, key
 
@@ -38,13 +40,13 @@ def test_every_config_key_is_documented(key: str) -> None:
 @pytest.mark.parametrize(
     "variable",
     [
-        config.ENV_TOKEN,
-        config.ENV_HOST,
-        config.ENV_ACCOUNT_ID,
-        config.ENV_PROJECT_ID,
-        config.ENV_JOB_ID,
-        hook.ENV_DRY_RUN,
-        hook.ENV_STRICT,
+        defaults.ENV_TOKEN,
+        defaults.ENV_HOST,
+        defaults.ENV_ACCOUNT_ID,
+        defaults.ENV_PROJECT_ID,
+        defaults.ENV_JOB_ID,
+        switches.ENV_DRY_RUN,
+        switches.ENV_STRICT,
         landing.ENV_LANDING_TIMEOUT,
     ],
 )

@@ -30,12 +30,9 @@ from datachonk_hooks.push.cause import MAX_CAUSE, CauseContext, build_cause
 from datachonk_hooks.push.detect import MODEL_SUFFIXES, detect_generated
 from datachonk_hooks.push.gitrepo import ZERO_SHA, CommitInfo
 from datachonk_hooks.push.updates import PushInputError, updates_from_pre_commit, updates_from_stdin
-from datachonk_hooks.settings.config import (
-    CAUSE_FIELDS,
-    DetectRules,
-    load_settings,
-    load_settings_file,
-)
+from datachonk_hooks.settings.config import load_settings, load_settings_file
+from datachonk_hooks.settings.defaults import CAUSE_FIELDS
+from datachonk_hooks.settings.detect_rules import DetectRules
 from tests.helpers import GENERATED_SQL, commit_files, config_yaml, git, remote_and_clone
 from tests.reliability import RESULTS_ENV, attempt
 

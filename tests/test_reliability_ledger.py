@@ -22,7 +22,8 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy, Timeouts
+from datachonk_hooks.cloud.client import DbtCloudClient
+from datachonk_hooks.cloud.transport import RetryPolicy, Timeouts
 from datachonk_hooks.cloud.trigger_request import TriggerRequest
 from datachonk_hooks.delivery.ledger import (
     _MIGRATIONS,
@@ -30,12 +31,8 @@ from datachonk_hooks.delivery.ledger import (
     Ledger,
     TriggerState,
 )
-from datachonk_hooks.delivery.trigger import (
-    BusyElsewhereError,
-    TriggerPlan,
-    plan_manual_trigger,
-    trigger_through_ledger,
-)
+from datachonk_hooks.delivery.planning import TriggerPlan, plan_manual_trigger
+from datachonk_hooks.delivery.trigger import BusyElsewhereError, trigger_through_ledger
 from datachonk_hooks.errors import ExitCode
 from datachonk_hooks.sandbox import Sandbox
 from datachonk_hooks.settings.config import load_settings

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from datachonk_hooks.push.detect import MARKER_LINE_CHARS, MARKER_LINES
-from datachonk_hooks.settings.config import DEFAULT_MARKER
+from datachonk_hooks.settings.defaults import DEFAULT_MARKER
 from datachonk_hooks.settings.safe_regex import MAX_PATTERN_CHARS, UnsafePatternError, check_pattern
 
 ALLOWED = [

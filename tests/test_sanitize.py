@@ -19,10 +19,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from datachonk_hooks.account.status import Status
+from datachonk_hooks.account.tables import projects_table, table
 from datachonk_hooks.cloud.records import Project, Run, RunStep
 from datachonk_hooks.cloud.status import RunStatus
 from datachonk_hooks.cloud.trigger_request import TriggerRequest
-from datachonk_hooks.commands.account import Status, projects_table, table
 from datachonk_hooks.commands.history import history_lines
 from datachonk_hooks.delivery.landing import log_line
 from datachonk_hooks.delivery.ledger import Ledger, TriggerState

@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 import requests
 
-from datachonk_hooks.commands.account import Workspace
+from datachonk_hooks.account.workspace import Workspace
 from datachonk_hooks.sandbox import Sandbox
 from tests.helpers import TOKEN, commit_files, config_yaml, git, publish
 
 fastapi = pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
-from datachonk_hooks.api.server import create_app  # noqa: E402  (needs the server extra)
+from datachonk_hooks.api.app import create_app  # noqa: E402  (needs the server extra)
 
 API_KEY = "test-api-key-0123456789abcdef"
 ENDPOINTS = [
@@ -975,7 +975,8 @@ def test_serve_without_the_server_extra_says_how_to_install_it(
 ) -> None:
     from datachonk_hooks.cli import main
 
-    monkeypatch.delitem(sys.modules, "datachonk_hooks.api.server")
+    for name in [name for name in sys.modules if name.startswith("datachonk_hooks.api.")]:
+        monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "fastapi", None)
     assert main(["serve"]) == 2
     assert "pip install 'datachonk-hooks[server]'" in capsys.readouterr().err
@@ -994,7 +995,8 @@ def test_the_hook_path_never_imports_the_server_stack() -> None:
         "    cli.main(['--help'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "loaded = {'fastapi', 'uvicorn', 'starlette', 'pydantic', 'datachonk_hooks.api.server'}\n"
+        "loaded = {'fastapi', 'uvicorn', 'starlette', 'pydantic'}\n"
+        "loaded |= {'datachonk_hooks.api.server', 'datachonk_hooks.api.app'}\n"
         "assert not loaded & set(sys.modules), loaded & set(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -1096,13 +1098,13 @@ def test_trigger_run_for_a_commit_awaiting_its_push_is_409(
 
 def test_every_error_the_api_can_meet_has_its_status() -> None:
     """A new error class must be given its HTTP status, not fall through to a 500."""
-    import datachonk_hooks.commands.account
+    import datachonk_hooks.account.verify
     import datachonk_hooks.delivery.trigger
-    from datachonk_hooks.api import server
+    from datachonk_hooks.api import errors as api_errors
     from datachonk_hooks.errors import DatachonkError
 
     # their error classes are loaded
-    assert datachonk_hooks.commands.account and datachonk_hooks.delivery.trigger
+    assert datachonk_hooks.account.verify and datachonk_hooks.delivery.trigger
 
     def subclasses(kind: type[DatachonkError]) -> list[type[DatachonkError]]:
         return [kind, *(sub for child in kind.__subclasses__() for sub in subclasses(child))]
@@ -1121,7 +1123,7 @@ def test_every_error_the_api_can_meet_has_its_status() -> None:
         for kind in subclasses(DatachonkError)
         if kind.__module__.startswith("datachonk_hooks.")
         and kind.__name__ not in left_out
-        and not any(issubclass(kind, mapped) for mapped, _, _ in server._KINDS)
+        and not any(issubclass(kind, mapped) for mapped, _, _ in api_errors._KINDS)
     ]
     assert unmapped == []
 

@@ -14,21 +14,20 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from datachonk_hooks.cloud.client import DbtCloudClient, RetryPolicy, Timeouts
+from datachonk_hooks.cloud.client import DbtCloudClient
 from datachonk_hooks.cloud.errors import DbtCloudError
+from datachonk_hooks.cloud.transport import RetryPolicy, Timeouts
 from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.clients import ClientPool, new_client
 from datachonk_hooks.delivery.ledger import Ledger, TriggerState
-from datachonk_hooks.delivery.trigger import (
-    ClientPool,
+from datachonk_hooks.delivery.planning import (
     TriggerPlan,
     UnpushedCommitError,
-    deliver,
     literal_cause,
-    new_client,
     plan_manual_trigger,
     plan_push_update,
-    trigger_through_ledger,
 )
+from datachonk_hooks.delivery.trigger import deliver, trigger_through_ledger
 from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
 from datachonk_hooks.push.gitrepo import ZERO_SHA
 from datachonk_hooks.push.updates import PushUpdate
@@ -394,7 +393,7 @@ def test_new_branch_for_commits_the_remote_has(work: Work) -> None:
 PROBE = """
 import sys, pygit2
 from datachonk_hooks.push.updates import PushUpdate
-from datachonk_hooks.delivery.trigger import plan_push_update
+from datachonk_hooks.delivery.planning import plan_push_update
 repo = pygit2.Repository(".")
 update = PushUpdate("refs/heads/main", sys.argv[1], "refs/heads/main", sys.argv[2])
 plan = plan_push_update(repo, update, "origin", {})

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from datachonk_hooks.delivery import trigger
+from datachonk_hooks.delivery import planning
 from datachonk_hooks.delivery.ledger import Ledger, TriggerState
 from datachonk_hooks.errors import ExitCode
 from datachonk_hooks.prepush.hook import pre_push_main
@@ -73,7 +73,7 @@ def test_the_hook_gives_up_and_lets_the_push_go_on(
         while True:
             pass
 
-    monkeypatch.setattr(trigger, "plan_push_update", forever)
+    monkeypatch.setattr(planning, "plan_push_update", forever)
     previous = signal.getsignal(signal.SIGALRM)
     lines: list[str] = []
     started = time.monotonic()

@@ -18,10 +18,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from datachonk_hooks.cloud.client import RUN_RELATED, DbtCloudClient, RetryPolicy, Timeouts
+import click
+
+from datachonk_hooks.cloud.client import RUN_RELATED, DbtCloudClient
 from datachonk_hooks.cloud.errors import DbtCloudError, NotFoundError
 from datachonk_hooks.cloud.records import Run
 from datachonk_hooks.cloud.status import RunStatus
+from datachonk_hooks.cloud.transport import RetryPolicy, Timeouts
+from datachonk_hooks.commands.context import AppContext, echo_json, say
 from datachonk_hooks.delivery.ledger import TriggerRecord, TriggerState
 from datachonk_hooks.errors import DatachonkError, ExitCode
 from datachonk_hooks.sanitize import sanitize
@@ -112,7 +116,7 @@ class _Asker:
         budget: float,
         clock: Callable[[], float],
     ) -> None:
-        from datachonk_hooks.delivery.trigger import ClientPool
+        from datachonk_hooks.delivery.clients import ClientPool
 
         self.pool = ClientPool(env, factory=self._make, configured_host=configured_host)
         self.budget, self.clock = budget, clock
@@ -132,7 +136,7 @@ class _Asker:
     def _make(host: str, account_id: int, env: Mapping[str, str]) -> DbtCloudClient:
         """`trigger.new_client`'s client, with its timeouts and retry budget capped to
         history's (DATACHONK_HTTP_TIMEOUT and DATACHONK_RETRY_BUDGET may only shorten them)."""
-        from datachonk_hooks.delivery.trigger import client_options
+        from datachonk_hooks.delivery.clients import client_options
         from datachonk_hooks.settings.credentials import resolve_token
 
         options = client_options(env, REFRESH_RETRY)
@@ -343,3 +347,32 @@ def _record_json(r: TriggerRecord) -> dict[str, Any]:
         "failed_step": outcome.failed_step if outcome else None,
         "error_line": outcome.error_line if outcome else None,
     }
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def history_command(app: AppContext, limit: int, as_json: bool, offline: bool) -> int:
+    """Print the `limit` newest triggers, their statuses refreshed unless `offline`."""
+    from datachonk_hooks.delivery.ledger import Ledger
+    from datachonk_hooks.push.gitrepo import open_repo
+
+    with Ledger.for_repo(open_repo(app.cwd)) as ledger:
+        records = ledger.history(limit)
+        if not offline:
+            refreshed = refresh_statuses(
+                ledger,
+                records,
+                app.env,
+                configured_host=lambda: app.settings().host,
+                told=not as_json,
+            )
+            records = refreshed.records
+            if refreshed.note:
+                say(refreshed.note, err=True)
+    if as_json:
+        echo_json(history_json(records))
+    else:
+        for line in history_lines(records):
+            click.echo(line)
+    return ExitCode.OK

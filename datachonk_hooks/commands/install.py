@@ -17,6 +17,7 @@ import shlex
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -24,8 +25,8 @@ from pathlib import Path
 import pygit2
 
 from datachonk_hooks.delivery.ledger import common_dir
-from datachonk_hooks.errors import DatachonkError
-from datachonk_hooks.push.gitrepo import work_tree
+from datachonk_hooks.errors import DatachonkError, ExitCode
+from datachonk_hooks.push.gitrepo import open_repo, work_tree
 
 MARKER = "datachonk-hooks standalone pre-push hook"
 HOOK = "pre-push"
@@ -210,3 +211,56 @@ def uninstall_git_config(repo: pygit2.Repository) -> InstallResult:
     if not _git_config(repo, "--get-regexp", rf"^hook\.{CONFIG_HOOK}\."):
         _git_config(repo, "--remove-section", f"hook.{CONFIG_HOOK}", check=False)
     return InstallResult(path, "uninstalled")
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def install_command(
+    cwd: Path, *, remove: bool, git_config: bool, echo: Callable[[str], None]
+) -> int:
+    """`install [--uninstall] [--git-config]` in the repository at `cwd`; says what changed."""
+    repo = open_repo(cwd)
+    if git_config:
+        return _install_git_config(repo, remove, echo)
+    result = uninstall(repo) if remove else install(repo)
+    messages = {
+        "installed": f"installed the pre-push hook at {result.path}",
+        "updated": f"updated the pre-push hook at {result.path}",
+        "unchanged": f"the pre-push hook at {result.path} is already installed",
+        "uninstalled": f"removed the pre-push hook from {result.path}",
+        "absent": f"no datachonk pre-push hook at {result.path}; nothing changed",
+    }
+    echo(messages[result.action])
+    if result.legacy is not None:
+        kept = "restored" if remove else "kept and chained"
+        echo(f"the previous hook is {kept}: {result.legacy}")
+    return ExitCode.OK
+
+
+def _install_git_config(repo: pygit2.Repository, remove: bool, echo: Callable[[str], None]) -> int:
+    name = f"hook.{CONFIG_HOOK}"
+    if remove:
+        result = uninstall_git_config(repo)
+        echo(
+            f"removed {name} (pre-push) from {result.path}"
+            if result.action == "uninstalled"
+            else f"no {name} pre-push hook in {result.path}; nothing changed"
+        )
+        return ExitCode.OK
+    require_config_hooks(git_version())
+    result = install_git_config(repo)
+    command = config_hook_command()
+    messages = {
+        "installed": f"set {name}.event = pre-push and {name}.command = {command} in {result.path}",
+        "updated": f"updated {name}: event pre-push, command {command} in {result.path}",
+        "unchanged": f"{name} (pre-push) is already set in {result.path}",
+    }
+    echo(messages[result.action])
+    hook_file = hooks_dir(repo) / HOOK
+    if is_ours(hook_file):
+        echo(
+            f"the standalone hook {hook_file} would run as well; remove it with"
+            " `datachonk-hook install --uninstall`"
+        )
+    return ExitCode.OK

@@ -10,11 +10,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
+
 from datachonk_hooks.cloud.client import DbtCloudClient
 from datachonk_hooks.cloud.errors import BadResponseError, NotFoundError
 from datachonk_hooks.cloud.records import Run
 from datachonk_hooks.cloud.status import RunStatus
-from datachonk_hooks.errors import ConfigError
+from datachonk_hooks.commands.context import AppContext
+from datachonk_hooks.errors import ConfigError, ExitCode
 from datachonk_hooks.fileio import atomic_write
 
 MANIFEST = "manifest.json"
@@ -47,3 +50,28 @@ def download_manifest(client: DbtCloudClient, job_id: int, out_dir: Path) -> Dow
     except OSError as exc:  # like datachonk.yaml: a local problem the user fixes (exit 2)
         raise ConfigError(f"{target}: cannot write the file ({exc.strerror or exc})") from None
     return DownloadedManifest(run, target, len(data))
+
+
+def manifest_command(app: AppContext, job_id: int | None, out_dir: Path) -> int:
+    """Save the manifest of `job_id` (default: the default branch's job) and say how to use it."""
+    from datachonk_hooks.delivery.clients import make_client
+    from datachonk_hooks.push.gitrepo import branch_of, open_repo
+
+    settings = app.settings()
+    if job_id is None:
+        repo = open_repo(app.cwd)
+        default_branch = branch_of(repo, "origin/HEAD") or branch_of(repo, "HEAD")
+        job_id, _ = settings.manual_job(default_branch)
+    target = out_dir if out_dir.is_absolute() else app.cwd / out_dir
+    with make_client(settings, app.env) as client:
+        saved = download_manifest(client, job_id, target)
+    click.echo(
+        f"saved {saved.path} ({saved.size:,} bytes) from run {saved.run.id} of job {job_id}"
+        + (
+            f", finished {saved.run.finished_at:%Y-%m-%d %H:%M} UTC"
+            if saved.run.finished_at
+            else ""
+        )
+    )
+    click.echo(f"use it with: dbt build --select state:modified+ --defer --state {out_dir}")
+    return ExitCode.OK

@@ -1,1 +1,2 @@
-"""The delivery side: the ledger, the landing waiter, and the one place that triggers."""
+"""The delivery side: planning a trigger, the ledger that records it, the landing waiter that
+sends it once its push landed, and `datachonk push` delivering in the foreground."""

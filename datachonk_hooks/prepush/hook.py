@@ -3,6 +3,8 @@
 The hook never holds a push up: with nothing to do it returns at once, and the network is
 only used after the push, by the detached waiter (or by `datachonk push` in the
 foreground). It exits non-zero only for a broken configuration, and only in strict mode.
+This module reads the push and plans each ref; `handover` records the result and starts
+the waiter.
 """
 
 from __future__ import annotations
@@ -16,33 +18,25 @@ from typing import TYPE_CHECKING
 import pygit2
 
 from datachonk_hooks.errors import ConfigError, DatachonkError, ExitCode
-from datachonk_hooks.push.updates import (
-    PushUpdate,
-    tracking_refs,
-    updates_from_pre_commit,
-    updates_from_stdin,
+from datachonk_hooks.prepush.handover import PREFIX, describe, for_commit, hand_over
+from datachonk_hooks.prepush.switches import (
+    ENV_CAUSE,
+    ENV_DRY_RUN,
+    ENV_FORCE,
+    ENV_STRICT,
+    truthy,
 )
+from datachonk_hooks.push.updates import PushUpdate, updates_from_pre_commit, updates_from_stdin
 
 if TYPE_CHECKING:
-    from datachonk_hooks.delivery.ledger import Ledger
-    from datachonk_hooks.delivery.trigger import TriggerPlan, UpdatePlan
+    from datachonk_hooks.delivery.planning import TriggerPlan, UpdatePlan
 
-ENV_DRY_RUN = "DATACHONK_DRY_RUN"
-ENV_STRICT = "DATACHONK_STRICT"
-#: set by `datachonk push`: record only; it delivers in the foreground after `git push`
-ENV_FOREGROUND = "DATACHONK_PUSH_FOREGROUND"
-#: set by `datachonk push --trigger-dbt-run`: trigger without generated models too
-ENV_FORCE = "DATACHONK_FORCE_TRIGGER"
-#: set by `datachonk push --cause`
-ENV_CAUSE = "DATACHONK_CAUSE"
-PREFIX = "datachonk:"
-#: seconds the hook waits for a ledger another process has locked. Writers hold it for
-#: milliseconds; one holding it longer must not hold the push up (the CLI waits 10 s).
-LEDGER_BUSY_TIMEOUT = 2.0
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+__all__ = [
+    "PushInput",
+    "pre_push_main",
+    "read_push",
+    "run_pre_push",
+]
 
 
 @dataclass(frozen=True)
@@ -94,11 +88,58 @@ def run_pre_push(
     pre-commit, which shows the hook only the first ref, a `git push` of several refs is
     recorded even when that ref triggers nothing, so the waiter looks at the others.
     """
-    from datachonk_hooks.delivery.trigger import plan_push_update
-    from datachonk_hooks.prepush.watchdog import set_stage, stand_down
+    from datachonk_hooks.prepush.watchdog import stand_down
 
-    strict = _truthy(env.get(ENV_STRICT))
-    force = _truthy(env.get(ENV_FORCE))
+    force = truthy(env.get(ENV_FORCE))
+    plans = _plan_updates(repo, push, env, echo, force=force)
+    if plans is None:
+        return ExitCode.USAGE
+    if dry_run:
+        _show_dry_run(plans, echo, echo_json)
+        return ExitCode.OK
+    _say_why_not(plans, push, echo)
+    triggers = [(p.update, p.trigger) for p in plans if p.trigger is not None]
+    from datachonk_hooks.prepush import fast_ledger
+    from datachonk_hooks.push.gitpush import git_push_command
+
+    command = git_push_command()
+    others = push.source == "pre-commit" and command is not None and command.several_refs
+    if not triggers and not others and fast_ledger.ledger_is_idle():  # nothing to deliver
+        return ExitCode.OK
+    if git_dry_run is None:
+        git_dry_run = command is not None and command.dry_run
+    if git_dry_run:
+        _show_git_dry_run([trigger for _, trigger in triggers], echo)
+        return ExitCode.OK
+    stand_down()  # the watchdog must not cut the ledger write or the waiter's start
+    hand_over(
+        repo,
+        push.remote_name,
+        push.remote_url,
+        env,
+        triggers,
+        echo,
+        git_pid=command.pid if command is not None else None,
+        watch_other_refs=others and not force,
+        pushed_tips=_tips(repo, command.sources) if others and command is not None else (),
+    )
+    return ExitCode.OK
+
+
+def _plan_updates(
+    repo: pygit2.Repository,
+    push: PushInput,
+    env: Mapping[str, str],
+    echo: Callable[[str], None],
+    *,
+    force: bool,
+) -> list[UpdatePlan] | None:
+    """The plan of every pushed ref, each note echoed; a ref whose configuration is broken
+    is skipped with a line saying so, or, in strict mode, None (the hook exits 2)."""
+    from datachonk_hooks.delivery.planning import plan_push_update
+    from datachonk_hooks.prepush.watchdog import set_stage
+
+    strict = truthy(env.get(ENV_STRICT))
     plans = []
     for update in push.updates:
         set_stage(f"reading {update.remote_ref} at {update.local_sha[:7]}", update.local_sha)
@@ -118,14 +159,17 @@ def run_pre_push(
         except ConfigError as exc:
             echo(f"{PREFIX} {exc}")
             if strict:
-                return ExitCode.USAGE
+                return None
             echo(
                 f"{PREFIX} nothing triggered for {update.remote_ref}; the push goes on. Once the"
                 f" file is fixed: `datachonk-hook run --ref {update.local_sha[:12]}`"
             )
-    if dry_run:
-        _show_dry_run(plans, echo, echo_json)
-        return ExitCode.OK
+    return plans
+
+
+def _say_why_not(plans: Sequence[UpdatePlan], push: PushInput, echo: Callable[[str], None]) -> None:
+    """The lines for generated models that trigger nothing: a push to another remote than
+    the one dbt Cloud builds from, or no dbt Cloud connection."""
     for configured in sorted({p.other_remote for p in plans if p.other_remote}):
         echo(
             f"{PREFIX} this push goes to {push.remote_name}, but dbt Cloud builds from"
@@ -136,43 +180,23 @@ def run_pre_push(
             f"{PREFIX} this push has DataChonk-generated models but no dbt Cloud connection"
             " is configured; run `datachonk-hook connect` to trigger runs on push"
         )
-    triggers = [(p.update, p.trigger) for p in plans if p.trigger is not None]
-    from datachonk_hooks.prepush import prefilter
-    from datachonk_hooks.push.gitpush import git_push_command
 
-    command = git_push_command()
-    others = push.source == "pre-commit" and command is not None and command.several_refs
-    if not triggers and not others and prefilter.ledger_is_idle():  # nothing to deliver
-        return ExitCode.OK
-    if git_dry_run is None:
-        git_dry_run = command is not None and command.dry_run
-    if git_dry_run:
-        for _, trigger in triggers:
-            if trigger.host is None:
-                from datachonk_hooks.settings.config import NoHostError
 
-                echo(
-                    f"{PREFIX} {_describe(trigger)} {_for(trigger)} would stay pending:"
-                    f" {NoHostError()} (dry run: nothing recorded)"
-                )
-                continue
+def _show_git_dry_run(triggers: Sequence[TriggerPlan], echo: Callable[[str], None]) -> None:
+    """What `git push --dry-run` would have triggered; nothing is recorded."""
+    for trigger in triggers:
+        if trigger.host is None:
+            from datachonk_hooks.settings.records import NoHostError
+
             echo(
-                f"{PREFIX} {_describe(trigger)} would run {_for(trigger)} once the push lands"
-                " (dry run: nothing recorded)"
+                f"{PREFIX} {describe(trigger)} {for_commit(trigger)} would stay pending:"
+                f" {NoHostError()} (dry run: nothing recorded)"
             )
-        return ExitCode.OK
-    stand_down()  # the watchdog must not cut the ledger write or the waiter's start
-    _hand_over(
-        repo,
-        push,
-        env,
-        triggers,
-        echo,
-        git_pid=command.pid if command is not None else None,
-        watch_other_refs=others and not force,
-        pushed_tips=_tips(repo, command.sources) if others and command is not None else (),
-    )
-    return ExitCode.OK
+            continue
+        echo(
+            f"{PREFIX} {describe(trigger)} would run {for_commit(trigger)} once the push lands"
+            " (dry run: nothing recorded)"
+        )
 
 
 def _tips(repo: pygit2.Repository, sources: Sequence[str]) -> tuple[str, ...]:
@@ -184,15 +208,6 @@ def _tips(repo: pygit2.Repository, sources: Sequence[str]) -> tuple[str, ...]:
         except (KeyError, ValueError, pygit2.GitError):
             continue
     return tuple(dict.fromkeys(tips))
-
-
-def _describe(trigger: TriggerPlan) -> str:
-    return f"dbt Cloud job {trigger.job_id}"
-
-
-def _for(trigger: TriggerPlan) -> str:
-    sha = (trigger.request.git_sha or "")[:7]
-    return f"for {sha} ({trigger.request.git_branch})"
 
 
 def _show_dry_run(
@@ -218,112 +233,13 @@ def _show_dry_run(
             echo(f"  nothing to trigger: {plan.skipped}")
             continue
         if plan.trigger.url is None:
-            from datachonk_hooks.settings.config import NoHostError
+            from datachonk_hooks.settings.records import NoHostError
 
             echo(f"  would stay pending: {NoHostError()}")
         else:
             echo(f"  would POST {plan.trigger.url}")
         for line in json.dumps(plan.trigger.request.body(), indent=2).splitlines():
             echo(f"  {line}")
-
-
-def _hand_over(
-    repo: pygit2.Repository,
-    push: PushInput,
-    env: Mapping[str, str],
-    triggers: Sequence[tuple[PushUpdate, TriggerPlan]],
-    echo: Callable[[str], None],
-    *,
-    git_pid: int | None,
-    watch_other_refs: bool = False,
-    pushed_tips: Sequence[str] = (),
-) -> None:
-    """Record the triggers as awaiting the push, and start the waiter when there is work.
-
-    First the outcome lines of runs that ended since the last push or command. Each line
-    says what will really happen: "will run" only with a token dbt Cloud has not refused;
-    without one, or after a refusal, the trigger is recorded and stays pending.
-    `watch_other_refs`: record the push without triggers too, for the waiter to look at the
-    refs the hook was not shown.
-    """
-    from datachonk_hooks.delivery.landing import spawn_waiter
-    from datachonk_hooks.delivery.ledger import Ledger, TriggerState, ledger_file
-
-    foreground = bool(env.get(ENV_FOREGROUND))
-    if not triggers and not watch_other_refs and not ledger_file(repo).exists():
-        return
-    from datachonk_hooks.prepush.watchdog import time_left
-
-    with Ledger.for_repo(repo, busy_timeout=time_left(LEDGER_BUSY_TIMEOUT)) as ledger:
-        from datachonk_hooks.monitor.outcomes import tell
-
-        tell(ledger, echo)  # how earlier runs ended: from the ledger, no network
-        # triggers to deliver, or runs nobody follows any more (their waiter was killed):
-        # this push's waiter takes them over
-        has_backlog = bool(ledger.deliverable() or ledger.unfollowed_runs())
-        if not triggers and not has_backlog and not watch_other_refs:
-            return
-        record = ledger.record_push(
-            remote_name=push.remote_name,
-            remote_url=push.remote_url,
-            git_pid=git_pid,
-            tracking_before=tracking_refs(repo, push.remote_name),
-            foreground=foreground,
-            pushed_tips=pushed_tips,
-        )
-        waits = False
-        for update, trigger in triggers:
-            row, created = trigger.add_to(
-                ledger,
-                source="push",
-                push_id=record.id,
-                remote_ref=update.remote_ref,
-                awaiting_push=True,
-            )
-            sha, job = row.sha[:7], row.job_id
-            if row.state is TriggerState.AWAITING_PUSH:
-                waits = True
-            if created:
-                echo(f"{PREFIX} {_promise(ledger, trigger, env)}")
-            elif row.run_id is not None:
-                echo(f"{PREFIX} {sha} already triggered run {row.run_id} of job {job}")
-            elif row.state is not TriggerState.PUSH_FAILED and row.push_id != record.id:
-                echo(f"{PREFIX} {sha} is already queued for job {job} ({row.state})")
-    if not foreground and (waits or has_backlog or watch_other_refs):
-        from datachonk_hooks.delivery.trigger import without_bad_seconds
-
-        # a bad DATACHONK_* number is a warning here and the default for the waiter
-        env = without_bad_seconds(env, lambda warning: echo(f"{PREFIX} {warning}"))
-        spawn_waiter(repo, record.id, env)
-
-
-def _promise(ledger: Ledger, trigger: TriggerPlan, env: Mapping[str, str]) -> str:
-    """What the hook can honestly say about a trigger it just recorded. The keyring is not
-    opened here (it may ask to be unlocked): `connect` notes a token it keeps there.
-    Without a host the trigger is recorded and stays pending (see `TriggerPlan`): the line
-    says how to set the host, and where to find it."""
-    from datachonk_hooks.settings.credentials import token_hint
-
-    what = f"{_describe(trigger)} {_for(trigger)}"
-    if trigger.host is None:
-        from datachonk_hooks.settings.config import NoHostError
-
-        return f"{what} stays pending: {NoHostError()}"
-    try:
-        hint = token_hint(env, trigger.host, trigger.account_id)
-    except ConfigError as exc:  # an unsafe or damaged credentials file: the waiter says why
-        return f"{what} stays pending: {exc}"
-    if not hint.found:
-        return f"{what} stays pending: no dbt Cloud token (run `datachonk-hook connect`)"
-    status = hint.fingerprint and ledger.token_refused(
-        trigger.host, trigger.account_id, hint.fingerprint
-    )
-    if status:
-        return (
-            f"dbt Cloud refused the token last time (HTTP {status}): run `datachonk-hook"
-            f" doctor`; {what} stays pending until then (`datachonk-hook retry`)"
-        )
-    return f"{_describe(trigger)} will run {_for(trigger)} once the push lands"
 
 
 def pre_push_main(
@@ -348,8 +264,8 @@ def pre_push_main(
     from datachonk_hooks.push.gitrepo import open_repo
 
     env = dict(os.environ if env is None else env)
-    strict = _truthy(env.get(ENV_STRICT))
-    dry_run = dry_run or _truthy(env.get(ENV_DRY_RUN))
+    strict = truthy(env.get(ENV_STRICT))
+    dry_run = dry_run or truthy(env.get(ENV_DRY_RUN))
     try:
         with Watchdog(HOOK_TIME_LIMIT if time_limit is None else time_limit, started=started):
             # git runs hooks in the work tree, but `git --git-dir=... push` from elsewhere

@@ -21,7 +21,7 @@ from datachonk_hooks.push.updates import PushUpdate, tracking_refs
 
 if TYPE_CHECKING:
     from datachonk_hooks.cloud.records import Run
-    from datachonk_hooks.delivery.trigger import UpdatePlan
+    from datachonk_hooks.delivery.planning import UpdatePlan
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def plan_ci_push(
     repo: pygit2.Repository, env: Mapping[str, str], *, cause: str | None = None
 ) -> tuple[CiContext, UpdatePlan]:
     """The CI's push, judged by the same detection as the local hook; `cause` is --cause."""
-    from datachonk_hooks.delivery.trigger import plan_push_update
+    from datachonk_hooks.delivery.planning import plan_push_update
 
     context = ci_context(env, repo)
     update, others = ci_update(repo, context)

@@ -2,8 +2,9 @@
 
 This runs inside the pre-push hook on every push, so it stays cheap: one tree diff per update
 (no rename detection), blobs read only for candidate paths and only their first few KB for the
-marker, and ruamel.yaml imported only when a YAML file really has to be parsed. Everything is
-read from the pushed commits, never from the work tree: the pushed tip is what dbt Cloud builds.
+marker, and ruamel.yaml imported only when a YAML file really has to be parsed (`model_yaml`).
+Everything is read from the pushed commits, never from the work tree: the pushed tip is what
+dbt Cloud builds.
 
 Paths are `str` as pygit2 gives them: bytes that are not valid UTF-8 appear as lone surrogates
 (surrogateescape), so they never crash anything but may not print cleanly.
@@ -20,18 +21,25 @@ from typing import Literal
 import pygit2
 
 from datachonk_hooks.errors import ConfigError
-from datachonk_hooks.prepush import prefilter
+from datachonk_hooks.prepush import fast_cache, fast_models
 from datachonk_hooks.push.gitrepo import CommitInfo
-from datachonk_hooks.push.limits import (
-    MAX_FILE_BYTES,
-    MAX_MODEL_BYTES,
-    MAX_PARSE_BYTES,
-    blob_size,
-    guard_yaml,
-    too_large,
-    top_level_sections,
-)
-from datachonk_hooks.settings.config import DetectRules
+from datachonk_hooks.push.limits import MAX_FILE_BYTES, MAX_MODEL_BYTES, blob_size, too_large
+from datachonk_hooks.push.model_yaml import DEFAULT_MODEL_PATHS, model_names, parse_model_paths
+from datachonk_hooks.settings.detect_rules import DetectRules
+
+__all__ = [
+    "MARKER_BYTES",
+    "MARKER_LINES",
+    "MARKER_LINE_CHARS",
+    "MODEL_SUFFIXES",
+    "PROJECT_FILE",
+    "PROJECT_SEARCH_DEPTH",
+    "TRAILER_WINDOW",
+    "GeneratedModel",
+    "detect_generated",
+    "has_trailer",
+    "project_folders",
+]
 
 MODEL_SUFFIXES = (".sql", ".py", ".yml", ".yaml")
 #: The marker only counts in a file's first MARKER_LINES lines: a generator writes it at the top,
@@ -50,7 +58,6 @@ TRAILER_WINDOW = 64 * 1024
 PROJECT_SEARCH_DEPTH = 3
 
 PROJECT_FILE = "dbt_project.yml"
-DEFAULT_MODEL_PATHS = ("models",)
 _YAML_SUFFIXES = (".yml", ".yaml")
 # Regular files only: symlinks (0o120000) and submodules (0o160000) are never models.
 _BLOB_MODES = frozenset({0o100644, 0o100755})
@@ -117,67 +124,14 @@ def _project_model_paths(
     before the blob is read.
     """
     blob_id = str(blob.id)
-    paths = prefilter.known_model_paths(blob_id)
+    paths = fast_cache.known_model_paths(blob_id)
     if paths is None:
         size = blob_size(repo, blob.id) if repo is not None else blob.size
         if size > MAX_FILE_BYTES:
             raise ConfigError(too_large(label, size))
-        paths = _parse_model_paths(blob.data)
-        prefilter.learn_model_paths(blob_id, paths)
+        paths = parse_model_paths(blob.data)
+        fast_cache.learn_model_paths(blob_id, paths)
     return paths
-
-
-def _parse_model_paths(data: bytes) -> tuple[str, ...]:
-    """The model folders a dbt_project.yml's content declares (the default when none).
-
-    Only the top-level `model-paths:` and `source-paths:` entries are parsed, cut out by
-    lines: a real dbt_project.yml can be hundreds of KB of model configs, which would cost
-    the YAML parser seconds. A file without such lines (flow style) is parsed whole when it
-    is small enough (MAX_PARSE_BYTES).
-    """
-    # Most projects keep the default: then there is nothing to parse (and no import to pay).
-    if b"model-paths" not in data and b"source-paths" not in data:
-        return DEFAULT_MODEL_PATHS
-    text = data.decode("utf-8", errors="replace")
-    doc: object = {}
-    for key in ("model-paths", "source-paths"):
-        for _, section in top_level_sections(text, key)[:1]:
-            entry = _load_yaml(section) if len(section) <= MAX_PARSE_BYTES else None
-            if isinstance(entry, dict) and key in entry:
-                assert isinstance(doc, dict)
-                doc[key] = entry[key]
-    if not doc and len(data) <= MAX_PARSE_BYTES:
-        doc = _load_yaml(text)
-    if not isinstance(doc, dict):
-        return DEFAULT_MODEL_PATHS
-    for key in ("model-paths", "source-paths"):
-        if key not in doc:
-            continue
-        value = doc[key]
-        items = [value] if isinstance(value, str) else value
-        if isinstance(items, list):
-            paths = tuple(item for item in items if isinstance(item, str) and item.strip())
-            if paths:
-                return paths
-        return DEFAULT_MODEL_PATHS
-    return DEFAULT_MODEL_PATHS
-
-
-def _load_yaml(data: bytes | str) -> object:
-    """The YAML document in `data`, or None when it cannot be parsed (never raises).
-
-    Aliases are refused and nesting is capped (`limits.guard_yaml`): the safe loader copies
-    merged mappings at every level, so a few lines of `<<: [*a, *a]` cost 2^depth.
-    """
-    from ruamel.yaml import YAML
-
-    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
-    try:
-        yaml = YAML(typ="safe")
-        guard_yaml(yaml)
-        return yaml.load(text)
-    except Exception:  # any malformed input: the caller falls back to a default
-        return None
 
 
 def has_trailer(message: str, trailer: str) -> bool:
@@ -353,7 +307,7 @@ class _ProjectLookup:
             assert isinstance(entry, pygit2.Blob)
             label = f"{project}@{self.short_sha}" if self.short_sha else project
             rels = _project_model_paths(entry, self.repo, label)
-            joined = (prefilter.join_model_path(folder, rel) for rel in rels)
+            joined = (fast_models.join_model_path(folder, rel) for rel in rels)
             found = tuple(sorted({prefix for prefix in joined if prefix is not None}))
         elif folder:
             found = self._for_folder(posixpath.dirname(folder))
@@ -404,67 +358,4 @@ def _names(repo: pygit2.Repository, cand: _Candidate) -> tuple[str, ...]:
     blob = _blob(repo, cand.blob_id)
     if blob is None:
         return ()
-    text = blob.data.decode("utf-8", errors="replace")
-    doc = _load_yaml(text) if len(text) <= MAX_PARSE_BYTES else None
-    if doc is None:  # large, or aliases: read the names from the lines
-        return _scan_model_names(text)
-    if not isinstance(doc, dict):
-        return ()
-    models = doc.get("models")
-    if not isinstance(models, list):
-        return ()
-    names: dict[str, None] = {}
-    for item in models:
-        if isinstance(item, dict):
-            name = item.get("name")
-            if isinstance(name, str) and name:
-                names[name] = None
-    return tuple(names)
-
-
-def _scan_model_names(text: str) -> tuple[str, ...]:
-    """`models[].name` read from the lines of a block-style YAML file, without parsing it.
-
-    For a file too large to parse in a push (or one using aliases): the entries of the
-    top-level `models:` list are the lines at its first `- ` indentation, and each entry's
-    `name:` is on its dash line or at that indentation plus two.
-    """
-    sections = top_level_sections(text, "models")
-    if not sections:
-        return ()
-    names: dict[str, None] = {}
-    indent: str | None = None
-    for line in sections[0][1].splitlines()[1:]:
-        item = _ITEM.match(line)
-        if item is not None and (indent is None or item.group(1) == indent):
-            indent = item.group(1)
-            key = item.group(2)
-        elif (
-            indent is not None
-            and line.startswith(indent + "  ")
-            and line[len(indent) + 2 : len(indent) + 3] not in (" ", "\t", "-", "#")
-        ):
-            key = line[len(indent) + 2 :]
-        else:
-            continue
-        found = _NAME.match(key)
-        if found is not None and (name := _scalar(found.group(1))):
-            names[name] = None
-    return tuple(names)
-
-
-_ITEM = re.compile(r"^([ \t]*)-[ \t]+(.*)$")
-_NAME = re.compile(r"^name[ \t]*:[ \t]*(.*)$")
-
-
-def _scalar(raw: str) -> str:
-    """A one-line YAML scalar as text: quotes removed, a trailing comment dropped."""
-    raw = raw.strip()
-    if raw[:1] in ("'", '"') and len(raw) >= 2:
-        end = raw.find(raw[0], 1)
-        return raw[1:end] if end > 0 else ""
-    return (
-        raw.split(" #", 1)[0].strip()
-        if not raw.startswith(("&", "*", "!", "{", "[", "|", ">"))
-        else ""
-    )
+    return model_names(blob.data.decode("utf-8", errors="replace"))

@@ -1,6 +1,10 @@
-"""A local dbt Cloud simulator (`simulator`: the state and the endpoints; `wire`: the
-wire format, records and request parsing; `simulation`: how runs progress, their logs and
-artifacts): the Admin API endpoints this package uses, over real HTTP.
+"""A local dbt Cloud simulator: the Admin API endpoints this package uses, over real HTTP.
+
+`simulator` (the `Sandbox` and `serve`) owns the account's `state` and the faults tests ask
+for; `routes` maps method and path to the `endpoints`, which answer in the JSON `shapes` of
+dbt Cloud after `parsing` the request; `server` speaks HTTP; `faults` are the answers of a
+failing service; `simulation` is how runs progress and the logs and artifacts they leave;
+`wire` holds the vocabulary (statuses, records, envelopes) they all share.
 
 The demo and the whole test suite talk to it exactly as they talk to dbt Cloud, so it copies
 the real wire format (envelopes, trailing slashes, space-separated run timestamps, 14-digit

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from datachonk_hooks.sandbox.wire import (
-    _FAILING_MODEL,
-    _MODELS,
-    _NODES,
     _OUTCOMES,
-    _PARENTS,
     CANCELLED,
     QUEUED,
     RUNNING,
@@ -15,6 +11,29 @@ from datachonk_hooks.sandbox.wire import (
     _humanize,
     _Progress,
     _Run,
+)
+
+# The jaffle_shop graph every simulated run builds: (model, materialization, key), in build order
+_MODELS = (
+    ("stg_customers", "view", "customer_id"),
+    ("stg_orders", "view", "order_id"),
+    ("stg_payments", "view", "payment_id"),
+    ("customers", "table", "customer_id"),
+    ("orders", "table", "order_id"),
+)
+_PARENTS = {
+    "customers": ("stg_customers", "stg_orders", "stg_payments"),
+    "orders": ("stg_orders", "stg_payments"),
+}
+_FAILING_MODEL = "orders"
+_NODES = tuple(
+    node
+    for model, kind, key in _MODELS
+    for node in (
+        (kind, model),
+        ("test", f"unique_{model}_{key}"),
+        ("test", f"not_null_{model}_{key}"),
+    )
 )
 
 

@@ -1,0 +1,31 @@
+"""What the hook's fast path and the `Ledger` both ask of the ledger file, said once.
+
+The fast path (`prepush.fast_ledger`) reads the file with bare `sqlite3` on pushes that touch
+no model, and `Ledger` runs the same SQL, so the two never disagree about which triggers
+still wait for delivery or which runs need a follower. This module imports nothing: the
+fast path imports it on every push.
+"""
+
+from __future__ import annotations
+
+#: the package's folder under the git common dir (`location.state_dir`), and the ledger file
+STATE_DIR = "datachonk"
+LEDGER_FILE = "ledger.sqlite3"
+
+#: trigger states the hook may act on (`Ledger.deliverable` keeps a subset of these rows:
+#: pending ones, sending ones with a stale claim, and those awaiting an abandoned push)
+BACKLOG_STATES = ("pending", "sending", "awaiting_push")
+#: a WHERE condition: the trigger is in one of BACKLOG_STATES
+IN_BACKLOG = "state IN (" + ", ".join(f"'{state}'" for state in BACKLOG_STATES) + ")"
+
+#: a WHERE condition: the run ended and the developer was not told how (`Ledger.untold`)
+UNTOLD = "state = 'finished' AND told_at IS NULL"
+
+#: Unfinished runs of pushes triggered at or after `?` (ISO text in UTC: now minus
+#: `owners.FOLLOW_FOR`), with their follower: the runs someone should follow to their end.
+#: Those whose follower is gone (`owners.follower_gone`) nobody follows any more, and the
+#: next waiter takes them over (`Ledger.unfollowed_runs`).
+RUNS_TO_FOLLOW = (
+    "SELECT id, followed_by FROM triggers WHERE state = 'triggered' AND run_id IS NOT NULL"
+    " AND push_id IS NOT NULL AND created_at >= ? ORDER BY id"
+)
