@@ -336,15 +336,17 @@ def serve_command(
 
 @cli.command("sandbox")
 @sandbox_options
-def sandbox_command(port: int, bind: str, token: str, time_scale: float) -> int:
+def sandbox_command(port: int, bind: str, token: str, time_scale: float, tls: bool) -> int:
     """Run the built-in dbt Cloud simulator until Ctrl-C.
 
     It speaks the dbt Cloud API endpoints this package uses, with account 12345, project
     67890 and jobs 11111 (succeeds), 22222 (succeeds), 33333 (fails), 44444 (long).
+    --tls serves https for clients that speak only https; it needs the tls extra:
+    pip install 'datachonk-hooks[tls]'.
     """
     from datachonk_hooks.commands import sandbox
 
-    return sandbox.sandbox_command(port, bind, token, time_scale)
+    return sandbox.sandbox_command(port, bind, token, time_scale, tls)
 
 
 @cli.command("demo")

@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from datachonk_hooks.sandbox.wire import FIRST_RUN_ID
 TOKEN = "dbtc_sandbox_test_token"
 ACCOUNT = 12345
 RUN_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}\+00:00$")
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 JOB_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}\+00:00$")
 
 
@@ -782,3 +784,240 @@ def test_500_fault_with_a_message(sb: Sandbox, api: Api) -> None:
     sb.fail("500", message="m" * 400)
     response = api.get("/jobs/")
     assert response.status_code == 500 and response.json() == {"detail": "m" * 400}
+
+
+# ------------------------------------------------------------------ routes as dbt Cloud treats them
+
+
+def test_slashless_get_is_redirected_permanently_with_its_query(sb: Sandbox, api: Api) -> None:
+    url = f"{sb.url}/api/v2/accounts/{ACCOUNT}/jobs"
+    bare = requests.get(url, params={"project_id": 67891}, allow_redirects=False)
+    assert bare.status_code == 301  # before authentication, as Django's middleware does
+    assert bare.headers["Location"] == f"/api/v2/accounts/{ACCOUNT}/jobs/?project_id=67891"
+    followed = api.session.get(url, params={"project_id": 67891})
+    assert followed.status_code == 200 and [r.status_code for r in followed.history] == [301]
+    assert [job["id"] for job in followed.json()["data"]] == [55555]
+    run_id = api.trigger()["id"]
+    for path in (f"/runs/{run_id}", f"/runs/{run_id}/artifacts", "", "/users"):
+        assert api.session.get(f"{sb.url}/api/v2/accounts/{ACCOUNT}{path}").status_code == 200
+    v3 = api.session.get(f"{sb.url}/api/v3/accounts/{ACCOUNT}/projects/67890")
+    assert v3.json()["data"]["name"] == "jaffle_shop"
+    assert api.session.get(f"{sb.url}/api/v3/accounts").json()["data"][0]["id"] == ACCOUNT
+
+
+def test_slashless_post_ends_as_the_reference_shows(sb: Sandbox, api: Api) -> None:
+    run_id = api.trigger(44444)["id"]
+    response = api.session.post(f"{sb.url}/api/v2/accounts/{ACCOUNT}/runs/{run_id}/cancel")
+    assert [r.status_code for r in response.history] == [301]
+    assert response.status_code == 405
+    assert response.json() == {"detail": 'Method "GET" not allowed.'}
+    [post, get] = sb.requests[-2:]
+    assert (post.method, post.path.rsplit("/", 1)[-1]) == ("POST", "cancel")
+    assert (get.method, get.path.endswith("/cancel/")) == ("GET", True)
+    assert sb.run_status(run_id) == 1  # nothing was cancelled
+    reference = REFERENCE / "responses" / "errors-from-issues" / "405_missing_trailing_slash.json"
+    if reference.exists():
+        assert response.json() == json.loads(reference.read_text())
+    unknown = api.session.post(f"{sb.url}/api/v2/accounts/{ACCOUNT}/nothing")
+    assert (unknown.status_code, unknown.history) == (404, [])
+
+
+def test_one_path_answers_several_methods(sb: Sandbox, api: Api, clock: FakeClock) -> None:
+    failed, fine = api.trigger(33333)["id"], api.trigger(11111)["id"]
+    clock.advance(10)
+    details = api.get(f"/runs/{failed}/retry/")
+    assert details.json()["data"] == {
+        "failed_step": "Invoke dbt with `dbt build`",
+        "skipped_steps": [],
+    }
+    retried = api.post(f"/runs/{failed}/retry/").json()["data"]
+    assert retried["job_definition_id"] == 33333 and retried["status"] == 1
+    assert retried["trigger"]["cause"] == f"Retry of run {failed}"
+    for method in ("PUT", "DELETE"):
+        response = api.session.request(
+            method, f"{api.url}/api/v2/accounts/{ACCOUNT}/runs/{failed}/retry/"
+        )
+        assert response.status_code == 405
+        assert response.json() == {"detail": f'Method "{method}" not allowed.'}
+    for method in ("GET", "POST"):
+        response = api.session.request(
+            method, f"{api.url}/api/v2/accounts/{ACCOUNT}/runs/{fine}/retry/"
+        )
+        assert (
+            response.status_code == 400 and "error" in error_of(response)["status"]["user_message"]
+        )
+    assert len(sb.runs) == 3
+
+
+# ------------------------------------------------------------------ accounts, projects, users
+
+
+def v3(api: Api, path: str, **params: str | int) -> requests.Response:
+    return api.session.get(f"{api.url}/api/v3/accounts/{ACCOUNT}{path}", params=params)
+
+
+def test_accounts_list_and_detail(sb: Sandbox, api: Api) -> None:
+    for version in ("v2", "v3"):
+        body = api.session.get(f"{sb.url}/api/{version}/accounts/").json()
+        [account] = body["data"]
+        assert (account["id"], account["name"], account["state"]) == (
+            ACCOUNT,
+            "DataChonk Sandbox",
+            1,
+        )
+        assert body["extra"]["pagination"] == {"count": 1, "total_count": 1}
+    detail = api.get("/").json()["data"]
+    assert detail["id"] == ACCOUNT and detail["locked"] is False and detail["run_slots"] >= 1
+    missing = api.session.get(f"{sb.url}/api/v2/accounts/999/")
+    assert missing.status_code == 404 and error_of(missing)["data"] is None
+    assert requests.get(f"{sb.url}/api/v2/accounts/").status_code == 401
+
+
+def test_project_detail(sb: Sandbox, api: Api) -> None:
+    sb.set_repository(67890, "git@github.com:acme/jaffle_shop.git")
+    project = v3(api, "/projects/67890/").json()["data"]
+    assert (project["id"], project["name"], project["account_id"]) == (
+        67890,
+        "jaffle_shop",
+        ACCOUNT,
+    )
+    assert "repository" not in project
+    related = v3(api, "/projects/67890/", include_related="repository").json()["data"]
+    assert related["repository"]["remote_url"] == "git@github.com:acme/jaffle_shop.git"
+    missing = v3(api, "/projects/999/")
+    assert missing.status_code == 404
+    assert error_of(missing)["status"]["user_message"] == "Project not found."
+    sb.set_tokens({TOKEN: "job_runner"})
+    assert v3(api, "/projects/67890/").status_code == 403
+
+
+def test_environments_of_the_account_and_of_a_project(sb: Sandbox, api: Api) -> None:
+    sb.add_job(66666, project_id=67891, name="Marketing staging", environment_id=7)
+    body = api.get("/environments/").json()
+    assert [(e["id"], e["project_id"]) for e in body["data"]] == [
+        (1, 67890),
+        (1, 67891),
+        (7, 67891),
+    ]
+    assert body["extra"]["pagination"] == {"count": 3, "total_count": 3}
+    of_marketing = api.get("/environments/", project_id__in="[67891]").json()["data"]
+    assert [e["id"] for e in of_marketing] == [1, 7]
+    assert api.get("/environments/7/").json()["data"]["deployment_type"] == "production"
+    listed = v3(api, "/projects/67890/environments/").json()
+    assert [(e["id"], e["name"]) for e in listed["data"]] == [(1, "Production")]
+    assert listed["extra"]["filters"]["project_id"] == 67890
+    jobs = api.get("/jobs/", project_id=67890).json()["data"]
+    assert {job["environment_id"] for job in jobs} == {e["id"] for e in listed["data"]}
+    detail = v3(api, "/projects/67891/environments/7/").json()["data"]
+    assert (detail["id"], detail["project_id"], detail["type"]) == (7, 67891, "deployment")
+    for path in (
+        "/projects/67890/environments/7/",
+        "/projects/999/environments/",
+        "/environments/8/",
+    ):
+        response = v3(api, path) if path.startswith("/projects") else api.get(path)
+        assert response.status_code == 404 and error_of(response)["data"] is None
+
+
+def test_users_of_the_account(api: Api) -> None:
+    for response in (api.get("/users/"), v3(api, "/users/")):
+        [user] = response.json()["data"]
+        assert (user["id"], user["email"], user["is_active"]) == (
+            1001,
+            "owner@sandbox.example.com",
+            True,
+        )
+        assert user["permissions"][0]["account_id"] == ACCOUNT
+    detail = v3(api, "/users/1001/").json()["data"]
+    assert detail["fullname"] == "Sandbox Owner" and detail["license"] == "developer"
+    assert v3(api, "/users/5/").status_code == 404
+
+
+# ------------------------------------------------------------------ filters
+
+
+@pytest.mark.parametrize(
+    ("params", "ids"),
+    [
+        ({"project_id__in": "[67890]"}, [11111, 22222, 33333, 44444]),  # as dbtc sends it
+        ({"project_id__in": "67891,67890"}, [11111, 22222, 33333, 44444, 55555]),
+        ({"project_id__in": "[67891]", "environment_id": 1}, [55555]),
+        ({"environment_id": 2}, []),
+        ({"state": "deleted"}, []),
+        ({"state": 1, "order_by": "-id", "limit": 2}, [55555, 44444]),
+        ({"nonsense": "x"}, [11111, 22222, 33333, 44444, 55555]),  # ignored, as the API does
+        ({"name__icontains": "NIGHT"}, [33333]),
+    ],
+)
+def test_jobs_filters(api: Api, params: dict[str, str | int], ids: list[int]) -> None:
+    body = api.get("/jobs/", **params).json()
+    assert [job["id"] for job in body["data"]] == ids
+    assert "nonsense" not in body["extra"]["filters"]
+    if "project_id__in" in params:
+        sent = [int(n) for n in re.findall(r"\d+", str(params["project_id__in"]))]
+        assert body["extra"]["filters"]["project_id__in"] == sent
+
+
+def test_runs_filters(sb: Sandbox, api: Api, clock: FakeClock) -> None:
+    sb.add_job(66666, project_id=67891, name="Other env", environment_id=7)
+    ids = [api.trigger(job)["id"] for job in (11111, 33333, 55555, 66666)]
+    clock.advance(10)
+    in_marketing = api.get("/runs/", project_id__in="[67891]").json()
+    assert [r["id"] for r in in_marketing["data"]] == ids[2:]
+    assert in_marketing["extra"]["filters"]["project_id__in"] == [67891]
+    assert [r["id"] for r in api.get("/runs/", environment_id=7).json()["data"]] == [ids[3]]
+    assert [r["id"] for r in api.get("/runs/", state="active").json()["data"]] == ids
+    assert api.get("/runs/", state="deleted").json()["data"] == []
+    page = api.get("/runs/", status__in="[10]", order_by="-finished_at", limit=1, offset=1).json()
+    assert page["extra"]["pagination"] == {"count": 1, "total_count": 3}
+    assert page["data"][0]["status"] == 10
+    listed = api.get("/runs/", include_related="job,environment", job_definition_id=66666).json()
+    assert listed["data"][0]["environment"]["id"] == 7 and listed["data"][0]["job"]["id"] == 66666
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field", "message"),
+    [
+        ("/jobs/", {"project_id__in": "[abc]"}, "project_id__in", "Enter a number."),
+        ("/runs/", {"project_id__in": "1,x"}, "project_id__in", "Enter a number."),
+        ("/runs/", {"environment_id": "x"}, "environment_id", "A valid integer is required."),
+        ("/jobs/", {"state": "gone"}, "state", "Select a valid choice."),
+        ("/environments/", {"order_by": "name"}, "order_by", "Invalid ordering field."),
+    ],
+)
+def test_invalid_filters_give_the_api_400(
+    api: Api, path: str, params: dict[str, str], field: str, message: str
+) -> None:
+    response = api.get(path, **params)
+    assert response.status_code == 400
+    assert list(error_of(response)["data"]) == [field]
+    assert error_of(response)["data"][field][0].startswith(message)
+
+
+def test_not_found_shapes(sb: Sandbox, api: Api) -> None:
+    """An unknown URL is Django's own 404; an unknown object is the API's envelope."""
+    for response in (api.get("/nothing/"), api.session.get(f"{sb.url}/api/v4/x/")):
+        assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
+    for path, message in (("/jobs/1/", "Job not found."), ("/runs/1/", "Run not found.")):
+        response = api.get(path)
+        assert response.status_code == 404
+        assert response.json() == {
+            "status": {
+                "code": 404,
+                "is_success": False,
+                "user_message": message,
+                "developer_message": "",
+            },
+            "data": None,
+        }
+
+
+def test_run_timing_of_a_project_run(sb: Sandbox, api: Api, clock: FakeClock) -> None:
+    """dbtc's `get_run_timing_details`: a v3 path the published specs lack."""
+    run_id = api.trigger()["id"]
+    clock.advance(10)
+    timing = v3(api, f"/projects/67890/runs/{run_id}/timing/").json()["data"]
+    assert (timing["id"], timing["status"], timing["run_duration"]) == (run_id, 10, "00:00:03")
+    assert [step["name"] for step in timing["steps"]][-1] == "Invoke dbt with `dbt build`"
+    assert all(RUN_STAMP.match(step["finished_at"]) for step in timing["steps"])
+    assert v3(api, f"/projects/67891/runs/{run_id}/timing/").status_code == 404

@@ -112,6 +112,11 @@ def network_reason(exc: BaseException) -> str:
         return "cannot resolve the host name"
     if "RemoteDisconnected" in text or "without response" in text:
         return "the connection was closed without an answer"
+    if match := re.search(r"certificate verify failed: ([^(')]+)", text):  # a private CA's?
+        return (
+            f"its TLS certificate is not trusted ({match.group(1).strip()}); for a private"
+            " CA, set REQUESTS_CA_BUNDLE to the CA's PEM file"
+        )
     if match := _ERRNO.search(text):
         return match.group(1).strip().lower()
     return _clip(text)

@@ -24,6 +24,14 @@ class UnreachableError(DbtCloudError):
     transient = True
 
 
+class UntrustedCertificateError(UnreachableError):
+    """The host's TLS certificate failed verification. Nothing was sent, and sending again
+    meets the same certificate, so it is not retried; the request stays as unreachable ones
+    do (a push's trigger stays pending)."""
+
+    transient = False
+
+
 class ServerError(DbtCloudError):
     transient = True
 

@@ -36,6 +36,7 @@ from datachonk_hooks.cloud.errors import (
     RateLimitedError,
     RedirectError,
     UnreachableError,
+    UntrustedCertificateError,
 )
 from datachonk_hooks.cloud.exchange import Exchange, watched_adapter
 from datachonk_hooks.cloud.records import JSONDict, _clip
@@ -278,6 +279,10 @@ class Transport:
         """The internal error saying whether the request may have reached dbt Cloud."""
         import requests
 
+        if isinstance(exc, requests.exceptions.SSLError) and "certificate verify failed" in str(
+            exc
+        ):
+            return UntrustedCertificateError(self.unreachable(self.clean(exc)))
         if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
             return NotSent(self.clean(exc))
         if isinstance(exc, requests.ConnectionError):

@@ -236,6 +236,12 @@ def sandbox_options(fn: F) -> F:
                 show_default=True,
                 help="Simulated seconds per real second (60 makes a 30-minute run take 30 s).",
             ),
+            click.option(
+                "--tls",
+                is_flag=True,
+                help="Serve https with a throw-away certificate authority and print how to trust"
+                " it (needs the tls extra).",
+            ),
         ],
     )
 

@@ -7,14 +7,15 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 
+from datachonk_hooks.sandbox.accounts import account_json, account_user_json, user_json
+from datachonk_hooks.sandbox.filters import narrow, soft_state
 from datachonk_hooks.sandbox.parsing import (
-    _int_param,
     _list_param,
     _ordering,
     _page,
     _parse_trigger,
 )
-from datachonk_hooks.sandbox.shapes import job_json, project_json, run_json
+from datachonk_hooks.sandbox.shapes import environment_json, job_json, project_json, run_json
 from datachonk_hooks.sandbox.simulation import _artifact, _progress, _updated
 from datachonk_hooks.sandbox.state import Account
 from datachonk_hooks.sandbox.wire import (
@@ -40,11 +41,13 @@ class _RunRow:
     progress: _Progress
 
     def value(self, name: str) -> float | None:
+        """The run's field `name` as lists filter and sort on it."""
         p = self.progress
         return {
             "id": self.run.id,
             "job_definition_id": self.run.job.id,
             "project_id": self.run.job.project_id,
+            "environment_id": self.run.job.environment_id,
             "status": p.status,
             "created_at": self.run.created_s,
             "finished_at": p.finished_s,
@@ -93,18 +96,9 @@ def list_runs(account: Account, call: _Call) -> _Response:
     query, now = call.query, account.clock.now()
     rows = [_RunRow(run, _progress(run, now)) for run in account.runs.values()]
     filters: dict[str, object] = {"state": "all", "account_id": account.account_id}
-    for name in ("job_definition_id", "project_id", "status"):
-        wanted = _int_param(query, name)
-        if wanted is not None:
-            rows = [row for row in rows if row.value(name) == wanted]
-            filters[name] = wanted
-    if query.get("status__in"):
-        try:
-            statuses = [int(s) for s in _list_param(query, "status__in")]
-        except ValueError:
-            raise _ApiError.invalid({"status__in": ["Enter a number."]}) from None
-        rows = [row for row in rows if row.progress.status in statuses]
-        filters["status__in"] = statuses
+    rows = soft_state(rows, query, filters)
+    names = ("job_definition_id", "project_id", "project_id__in", "environment_id", "status")
+    rows = narrow(rows, query, (*names, "status__in"), _RunRow.value, filters)
     order_by = _ordering(query, ("id", "created_at", "updated_at", "finished_at", "status"))
     rows.sort(key=lambda row: row.sort_key(order_by), reverse=order_by.startswith("-"))
     page, extra = _page(rows, query, filters, order_by)
@@ -115,11 +109,11 @@ def list_runs(account: Account, call: _Call) -> _Response:
 def list_jobs(account: Account, call: _Call) -> _Response:
     jobs = list(account.jobs.values())
     filters: dict[str, object] = {"state": "active", "account_id": account.account_id}
-    for name in ("project_id", "environment_id"):
-        wanted = _int_param(call.query, name)
-        if wanted is not None:
-            jobs = [job for job in jobs if getattr(job, name) == wanted]
-            filters[name] = wanted
+    jobs = soft_state(jobs, call.query, filters)
+    names = ("project_id", "project_id__in", "environment_id")
+    jobs = narrow(jobs, call.query, names, getattr, filters)
+    needle = (call.query.get("name__icontains") or [""])[-1]
+    jobs = [job for job in jobs if needle.lower() in job.name.lower()]
     order_by = _ordering(call.query, ("id", "name", "created_at"))
     field = {"created_at": "created_s"}.get(order_by.lstrip("-"), order_by.lstrip("-"))
     jobs.sort(key=lambda job: (getattr(job, field), job.id), reverse=order_by.startswith("-"))
@@ -140,6 +134,91 @@ def list_projects(account: Account, call: _Call) -> _Response:
     page, extra = _page(projects, call.query, {"account_id": account.account_id}, order_by)
     related = ",".join(call.query.get("include_related") or []).split(",")
     return _ok([project_json(account, project, "repository" in related) for project in page], extra)
+
+
+def get_project(account: Account, call: _Call) -> _Response:
+    related = _list_param(call.query, "include_related")
+    return _ok(project_json(account, account.project(call.key), "repository" in related))
+
+
+def list_environments(account: Account, call: _Call) -> _Response:
+    """Every environment of the account (v2), or of one project (v3, `call.parent`)."""
+    filters: dict[str, object] = {"state": "active", "account_id": account.account_id}
+    if call.parent:
+        filters["project_id"] = account.project(call.parent).id
+    environments = soft_state(account.environments(call.parent or None), call.query, filters)
+    names = () if call.parent else ("project_id", "project_id__in")
+    environments = narrow(environments, call.query, names, getattr, filters)
+    order_by = _ordering(call.query, ("id",))
+    environments.sort(key=lambda e: (e.id, e.project_id), reverse=order_by.startswith("-"))
+    page, extra = _page(environments, call.query, filters, order_by)
+    return _ok([environment_json(account, environment) for environment in page], extra)
+
+
+def get_environment(account: Account, call: _Call) -> _Response:
+    if call.parent:
+        account.project(call.parent)
+    environment = account.environment(call.key, call.parent or None)
+    return _ok(environment_json(account, environment))
+
+
+def list_accounts(account: Account, call: _Call) -> _Response:
+    """The accounts the token reaches: a token belongs to exactly one account."""
+    return _ok([account_json(account)], _whole(1))
+
+
+def get_account(account: Account, call: _Call) -> _Response:
+    return _ok(account_json(account))
+
+
+def list_users(account: Account, call: _Call) -> _Response:
+    users = [user_json(account, user) for user in account.users]
+    return _ok(users, _whole(len(users)))
+
+
+def get_user(account: Account, call: _Call) -> _Response:
+    return _ok(account_user_json(account, account.user(call.key)))
+
+
+def retry_details(account: Account, call: _Call) -> _Response:
+    """What a retry of a failed run would redo: its failing step, and none skipped."""
+    run = _failed(account, call.key)
+    return _ok({"failed_step": run.step_names[-1], "skipped_steps": []})
+
+
+def retry(account: Account, call: _Call) -> _Response:
+    """Run a failed run's job again from the failure, with the failed run's overrides."""
+    run = _failed(account, call.key)
+    trigger = replace(run.trigger, cause=f"Retry of run {run.id}", cause_category="retry")
+    return _ok(run_json(account, account.create_run(run.job, trigger), {"trigger", "job"}))
+
+
+def run_timing(account: Account, call: _Call) -> _Response:
+    """How long a run of the project queued and ran, step by step. dbtc calls this v3 path
+    but the published specs lack it, so its shape is the sandbox's own: the run's
+    timestamps and durations, and each step's."""
+    run = account.run(call.key)
+    if run.job.project_id != call.parent:
+        raise _ApiError.envelope(404, "Run not found.")
+    data = run_json(account, run, {"run_steps"})
+    names = ("created_at", "dequeued_at", "started_at", "finished_at", "duration")
+    timing = {name: data[name] for name in ("id", "project_id", "status", *names)}
+    timing.update(queued_duration=data["queued_duration"], run_duration=data["run_duration"])
+    steps = data["run_steps"] if isinstance(data["run_steps"], list) else []
+    keys = ("index", "name", "status", "started_at", "finished_at", "duration")
+    return _ok({**timing, "steps": [{key: step[key] for key in keys} for step in steps]})
+
+
+def _failed(account: Account, run_id: int) -> _Run:
+    run = account.run(run_id)
+    if _progress(run, account.clock.now()).status != ERROR:
+        raise _ApiError.envelope(400, "Only a run that ended in error can be retried.")
+    return run
+
+
+def _whole(count: int) -> dict[str, object]:
+    """`extra` of a list that is never paged: the pagination block clients read."""
+    return {"pagination": {"count": count, "total_count": count}}
 
 
 def list_artifacts(account: Account, call: _Call) -> _Response:

@@ -1,5 +1,6 @@
 """The simulator's HTTP server: real sockets on 127.0.0.1, keep-alive like the real service,
-and the faults that happen on the connection (resets, drops, slow and dripping answers).
+and the faults that happen on the connection (resets, drops, slow and dripping answers);
+https too, given a TLS context (`tls`).
 
 It knows nothing of dbt Cloud: each request goes to a `Desk` (the `Sandbox`) that says
 which fault to play, records the request and makes the answer.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -36,17 +38,37 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # many clients at once must queue, not be refused
 
-    def __init__(self, address: tuple[str, int], desk: Desk) -> None:
+    def __init__(
+        self, address: tuple[str, int], desk: Desk, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.desk = desk
+        self.tls = tls
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    def finish_request(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: object
+    ) -> None:
+        """With TLS, the handshake happens here, in the connection's own thread, so a slow or
+        distrustful client never holds up the accept loop; a failed handshake is an OSError
+        (`handle_error` keeps quiet about it)."""
+        if self.tls is None or not isinstance(request, socket.socket):
+            super().finish_request(request, client_address)
+            return
+        connection = self.tls.wrap_socket(request, server_side=True)  # detaches `request`
+        try:
+            super().finish_request(connection, client_address)
+        finally:
+            self.shutdown_request(connection)
 
     def cut_connections(self) -> None:
         with self.connections_lock:
             for connection in self.connections:
                 with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
+                    # the plain socket's shutdown: an SSLSocket's own would drop its TLS
+                    # state under the handler's feet, which then fails with a ValueError
+                    socket.socket.shutdown(connection, socket.SHUT_RDWR)
 
     def handle_error(
         self, request: socket.socket | tuple[bytes, socket.socket], client_address: object

@@ -18,6 +18,7 @@ from datachonk_hooks.sandbox.wire import (
     STATUS_NAMES,
     SUCCESS,
     TERMINAL,
+    _Environment,
     _hms,
     _humanize,
     _Job,
@@ -49,7 +50,16 @@ _JOB_FIXED = (
 _PROJECT_FIXED = (
     '{"description": "", "connection_id": null, "repository_id": null,'
     ' "semantic_layer_config_id": null, "skipped_setup": false, "state": 1,'
-    ' "dbt_project_subdirectory": null, "docs_job_id": null, "freshness_job_id": null, "type": 0}'
+    ' "dbt_project_subdirectory": null, "docs_job_id": null, "freshness_job_id": null, "type": 0,'
+    ' "connection": null, "docs_job": null, "freshness_job": null, "group_permissions": []}'
+)
+
+_ENVIRONMENT_FIXED = (
+    '{"connection_id": null, "credentials_id": null, "repository_id": null,'
+    ' "extended_attributes_id": null, "custom_branch": null, "use_custom_branch": false,'
+    ' "dbt_project_subdirectory": null, "supports_docs": false, "created_by_id": null,'
+    ' "is_deferrable": true, "enable_model_query_history": false, "enable_dbt_state": false,'
+    ' "primary_profile_id": null}'
 )
 
 
@@ -109,21 +119,28 @@ def run_json(account: Account, run: _Run, include: set[str]) -> dict[str, object
     if "job" in include:
         data["job"] = job_json(account, job)
     if "environment" in include:
-        data["environment"] = environment_json(account, job)
+        environment = _Environment(job.environment_id, job.project_id)
+        data["environment"] = environment_json(account, environment)
     return data
 
 
-def environment_json(account: Account, job: _Job) -> dict[str, object]:
-    """The job's environment (`include_related=environment`): always Production here."""
+def environment_json(account: Account, environment: _Environment) -> dict[str, object]:
+    """An environment (its own endpoints, or a run's `include_related=environment`): each
+    is its project's Production deployment here, with the fields v2 and v3 both give."""
+    stamp = account.clock.stamp(0)
     return {
-        "id": job.environment_id,
+        "id": environment.id,
         "account_id": account.account_id,
-        "project_id": job.project_id,
+        "project_id": environment.project_id,
         "name": "Production",
         "type": "deployment",
         "deployment_type": "production",
         "dbt_version": "versionless",
+        "raw_dbt_version": "versionless",
         "state": 1,
+        **json.loads(_ENVIRONMENT_FIXED),
+        "created_at": stamp,
+        "updated_at": stamp,
     }
 
 

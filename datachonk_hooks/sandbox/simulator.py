@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 from types import TracebackType
 
 from datachonk_hooks.sandbox.faults import fault_response, redirect_response, with_odd_ids
@@ -23,6 +24,13 @@ from datachonk_hooks.sandbox.routes import dispatch, token_of
 from datachonk_hooks.sandbox.server import Server
 from datachonk_hooks.sandbox.simulation import _progress
 from datachonk_hooks.sandbox.state import Account, SimClock
+from datachonk_hooks.sandbox.tls import (
+    Authority,
+    new_authority,
+    remove_bundle,
+    trust_lines,
+    write_bundle,
+)
 from datachonk_hooks.sandbox.wire import (
     _FAULT_KINDS,
     _FAULT_OPTIONS,
@@ -41,7 +49,12 @@ from datachonk_hooks.sandbox.wire import (
 
 
 class Sandbox:
-    """A fake dbt Cloud account over HTTP: `start()` it and point a client at `url`."""
+    """A fake dbt Cloud account over HTTP: `start()` it and point a client at `url`.
+
+    With `tls`, over https: a throw-away CA (needs the `tls` extra: trustme) issues a
+    certificate for 127.0.0.1, localhost and ::1; clients trust the sandbox with the CA's
+    certificate at `ca_bundle`, a file that exists while the sandbox runs.
+    """
 
     def __init__(
         self,
@@ -52,10 +65,13 @@ class Sandbox:
         port: int = 0,
         time_scale: float = 1.0,
         seed: bool = True,
+        tls: bool = False,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be positive")
         self._token, self._bind, self._port = token, bind, port
+        self._tls: Authority | None = new_authority(bind) if tls else None
+        self._ca_bundle: Path | None = None
         self._account = Account(account_id, SimClock(time_scale), {token: "account_admin"})
         self._lock = self._account.lock
         self._faults: list[_Fault] = []
@@ -78,7 +94,16 @@ class Sandbox:
         if not self._port:
             raise RuntimeError("the sandbox has no port yet: call start() first")
         host = "127.0.0.1" if self._bind in ("", "0.0.0.0") else self._bind
-        return f"http://{host}:{self._port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{self._port}"
+
+    @property
+    def ca_bundle(self) -> Path | None:
+        """The PEM file of the CA that signed the https certificate; None without tls."""
+        if self._tls is None:
+            return None
+        if self._ca_bundle is None:
+            raise RuntimeError("the sandbox has no CA bundle yet: call start() first")
+        return self._ca_bundle
 
     @property
     def port(self) -> int:
@@ -96,7 +121,14 @@ class Sandbox:
         """Serve in a daemon thread; a restart reuses the first port, as a real host would."""
         if self._server is not None:
             return self
-        server = Server((self._bind, self._port), self)
+        context = self._tls.context if self._tls is not None else None
+        server = Server((self._bind, self._port), self, context)
+        if self._tls is not None:
+            try:
+                self._ca_bundle = write_bundle(self._tls.ca_pem, self._ca_bundle)
+            except OSError:
+                server.server_close()
+                raise
         self._server, self._port = server, int(server.server_address[1])
         self._account.url = self.url
         self._thread = threading.Thread(
@@ -117,6 +149,8 @@ class Sandbox:
             server.cut_connections()
         if thread is not None:
             thread.join(timeout=5)
+        if server is not None and self._ca_bundle is not None:
+            remove_bundle(self._ca_bundle)
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -292,16 +326,27 @@ class Sandbox:
 
 
 def serve(
-    *, bind: str, port: int, token: str, time_scale: float, echo: Callable[[str], None]
+    *,
+    bind: str,
+    port: int,
+    token: str,
+    time_scale: float,
+    echo: Callable[[str], None],
+    tls: bool = False,
 ) -> None:
-    """Run a seeded sandbox in the foreground until Ctrl+C (the `sandbox` command)."""
-    sandbox = Sandbox(token=token, bind=bind, port=port, time_scale=time_scale).start()
+    """Run a seeded sandbox in the foreground until Ctrl+C (the `sandbox` command); with
+    `tls`, over https, and say how clients trust it (the CA bundle is removed on the way out).
+    Raises ImportError (name "trustme") when tls is asked for without the tls extra."""
+    sandbox = Sandbox(token=token, bind=bind, port=port, time_scale=time_scale, tls=tls).start()
     try:
         jobs = ", ".join(str(job_id) for job_id in sorted(sandbox._account.jobs))
         echo(
             f"dbt Cloud sandbox at {sandbox.url} (account {sandbox.account_id}, jobs {jobs});"
             " press Ctrl+C to stop"
         )
+        if sandbox.ca_bundle is not None:
+            for line in trust_lines(sandbox.ca_bundle, sandbox.url):
+                echo(line)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

@@ -18,11 +18,16 @@ from datachonk_hooks.sandbox.wire import (
     _FIRST_TRIGGER_ID,
     FIRST_RUN_ID,
     _ApiError,
+    _Environment,
     _Job,
     _Project,
     _Run,
     _Trigger,
+    _User,
 )
+
+#: the account's one member, as `/users/` lists it
+OWNER = _User(1001, "Sandbox", "Owner", "owner@sandbox.example.com")
 
 
 class SimClock:
@@ -62,12 +67,41 @@ class Account:
     projects: dict[int, _Project] = field(default_factory=dict)
     jobs: dict[int, _Job] = field(default_factory=dict)
     runs: dict[int, _Run] = field(default_factory=dict)
+    name: str = "DataChonk Sandbox"
+    users: tuple[_User, ...] = (OWNER,)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def job(self, job_id: int) -> _Job:
         if job_id not in self.jobs:
             raise _ApiError.envelope(404, "Job not found.")
         return self.jobs[job_id]
+
+    def project(self, project_id: int) -> _Project:
+        if project_id not in self.projects:
+            raise _ApiError.envelope(404, "Project not found.")
+        return self.projects[project_id]
+
+    def environments(self, project_id: int | None = None) -> list[_Environment]:
+        """The environments the jobs run in, by id (then project: the seed's two projects
+        share environment 1, so it is listed once for each)."""
+        found = {(job.environment_id, job.project_id) for job in self.jobs.values()}
+        return [
+            _Environment(env_id, project)
+            for env_id, project in sorted(found)
+            if project_id in (None, project)
+        ]
+
+    def environment(self, environment_id: int, project_id: int | None = None) -> _Environment:
+        for environment in self.environments(project_id):
+            if environment.id == environment_id:
+                return environment
+        raise _ApiError.envelope(404, "Environment not found.")
+
+    def user(self, user_id: int) -> _User:
+        for user in self.users:
+            if user.id == user_id:
+                return user
+        raise _ApiError.envelope(404, "User not found.")
 
     def run(self, run_id: int) -> _Run:
         if run_id not in self.runs:

@@ -200,13 +200,34 @@ class _Incoming:
 
 @dataclass(frozen=True)
 class _Call:
-    """What an endpoint needs: the id in the path, the artifact path, the query and body."""
+    """What an endpoint needs: the object's id in the path (`key`), the project it is
+    nested in (`parent`, v3), the artifact path (`rest`), the query and the body."""
 
     key: int
     rest: str
     query: dict[str, list[str]]
     body: object | None
     body_error: _ApiError | None
+    parent: int = 0
+
+
+@dataclass(frozen=True)
+class _User:
+    """A member of the account (`/users/`): the sandbox seeds one, its owner."""
+
+    id: int
+    first_name: str
+    last_name: str
+    email: str
+    created_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Environment:
+    """A deployment environment of a project, as the jobs that run in it name it."""
+
+    id: int
+    project_id: int
 
 
 @dataclass(frozen=True)
