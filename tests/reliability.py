@@ -41,6 +41,9 @@ _TOKEN_BYTES = TOKEN.encode()
 T = TypeVar("T")
 E = TypeVar("E", bound=Exception)
 _HOOK_DURATION = re.compile(r"- duration: ([0-9.]+)s")
+#: pre-commit's own failure, before any hook runs, when another pre-commit in the same work
+#: tree holds the index lock for its `git write-tree` (git takes that lock on every call)
+_PRE_COMMIT_INDEX_RACE = re.compile(r"'write-tree'\)[\s\S]*index\.lock': File exists")
 
 
 @dataclass
@@ -175,6 +178,27 @@ class Scenario:
             self.note_push(done, seconds)
         elif label is not None:
             self.exit_codes.append(f"{label} {done.returncode}")
+        return done
+
+    def finish_racing_push(
+        self,
+        started: tuple[subprocess.Popen[bytes], float],
+        cwd: Path,
+        *args: str,
+        env: Mapping[str, str],
+    ) -> subprocess.CompletedProcess[str]:
+        """A push raced against another one in the same work tree.
+
+        pre-commit itself, before it runs any hook, calls `git write-tree`, which takes the
+        work tree's index lock: of two pre-commit runs at once in one work tree, one can fail
+        there (pre-commit/pre-commit#3395). That push never reached our hook; as its user
+        would, it is run again, and the second attempt is the one counted.
+        """
+        began = started[1]
+        done = self.finish(started)
+        if done.returncode != 0 and _PRE_COMMIT_INDEX_RACE.search(done.stdout + done.stderr):
+            return self.finish(self.start(cwd, *args, env=env), push=True)
+        self.note_push(done, time.monotonic() - began)
         return done
 
     def note_push(self, done: subprocess.CompletedProcess[str], seconds: float) -> None:

@@ -84,9 +84,14 @@ def test_same_commit_pushed_to_two_branches_at_once(
     clone = pre_commit_clone(tmp_path, remote, env)
     with no_waiters_left(clone.path):
         sha = clone.commit(MODEL, "Add stg_orders")
-        first = scenario.start(clone.path, "git", "push", "origin", "main", env=clone.env)
-        second = scenario.start(clone.path, "git", "push", "origin", "main:release", env=env)
-        pushes = [scenario.finish(first, push=True), scenario.finish(second, push=True)]
+        one = ("git", "push", "origin", "main")
+        other = ("git", "push", "origin", "main:release")
+        first = scenario.start(clone.path, *one, env=clone.env)
+        second = scenario.start(clone.path, *other, env=env)
+        pushes = [
+            scenario.finish_racing_push(first, clone.path, *one, env=clone.env),
+            scenario.finish_racing_push(second, clone.path, *other, env=env),
+        ]
         wait_for(lambda: idle(clone), 60, "the waiters")
     counts = scenario.count(
         group=GROUP_RACES,
@@ -96,7 +101,7 @@ def test_same_commit_pushed_to_two_branches_at_once(
         expected=[(JOB, sha)],
         clones=[clone],
     )
-    assert [p.returncode for p in pushes] == [0, 0], [p.stderr for p in pushes]
+    assert [p.returncode for p in pushes] == [0, 0], [p.stdout + p.stderr for p in pushes]
     # triggered, and followed to its end once the waiter saw it
     assert the_trigger(clone).state in (TriggerState.TRIGGERED, TriggerState.FINISHED)
     assert_clean(counts)
@@ -124,7 +129,7 @@ def test_same_commit_pushed_from_two_worktrees_at_once(
         expected=[(JOB, sha)],
         clones=[clone],
     )
-    assert [p.returncode for p in pushes] == [0, 0], [p.stderr for p in pushes]
+    assert [p.returncode for p in pushes] == [0, 0], [p.stdout + p.stderr for p in pushes]
     assert_clean(counts)
 
 
