@@ -4,9 +4,11 @@ real git repositories, the real hook process, and its imports checked with -X im
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -219,12 +221,48 @@ def test_a_ledger_backlog_falls_through_so_the_waiter_delivers_it(repo: Repo) ->
             request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
             source="manual",
         )
+    rest_the_pending_triggers(repo)
 
     verdict = repo.verdict([repo.line(tip)])
 
     assert not verdict.skip
     assert verdict.reason == "the ledger holds triggers to deliver"
     assert not fast_ledger.ledger_is_idle()
+
+
+def rest_the_pending_triggers(repo: Repo) -> None:
+    """Date the pending triggers' last change back past the rest a push gives them."""
+    long_ago = datetime.now(UTC) - timedelta(seconds=backlog.PENDING_REST_SECONDS + 60)
+    with sqlite3.connect(ledger.ledger_file(open_repo(repo.path))) as conn:
+        conn.execute(
+            "UPDATE triggers SET updated_at = ? WHERE state = 'pending'",
+            (long_ago.isoformat(timespec="microseconds"),),
+        )
+    conn.close()
+
+
+def test_a_trigger_that_just_failed_keeps_docs_pushes_on_the_fast_path(repo: Repo) -> None:
+    """Pending for a missing token, a host or an outage: the next docs-only push does not
+    start the slow path (pygit2, a waiter) only to fail again; once it has rested, one does."""
+    tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n"})
+    with ledger.Ledger.for_repo(open_repo(repo.path)) as book:
+        book.add_trigger(
+            host="http://127.0.0.1:9",
+            account_id=1,
+            job_id=2,
+            request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
+            source="manual",
+        )
+
+    done, modules = repo.hook(repo.line(tip), importtime=True)
+    assert heavy(modules) == []
+    assert messages(done) == []
+    assert not repo.cache.idle_ledger  # it becomes due without a write: never cached idle
+    assert repo.verdict([repo.line(tip)]).skip
+    assert not fast_ledger.ledger_is_idle()  # a slow path taken for another reason hands it over
+
+    rest_the_pending_triggers(repo)
+    assert repo.verdict([repo.line(tip)]).reason == "the ledger holds triggers to deliver"
 
 
 def test_an_idle_ledger_is_remembered_until_it_changes(repo: Repo) -> None:
@@ -247,6 +285,7 @@ def test_an_idle_ledger_is_remembered_until_it_changes(repo: Repo) -> None:
             request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
             source="manual",
         )
+    rest_the_pending_triggers(repo)
     assert repo.verdict([repo.line(tip)]).reason == "the ledger holds triggers to deliver"
 
 

@@ -135,6 +135,9 @@ class State:
     backlog: bool | None = None
     #: the ledger file, when it holds outcomes nobody was told yet (`tell_outcomes`)
     untold: str | None = None
+    #: the ledger holds a pending trigger still resting (not due for a push that triggers
+    #: nothing); a slow path taken for another reason hands it over all the same
+    resting: bool = False
 
 
 def reset() -> None:
@@ -142,6 +145,7 @@ def reset() -> None:
     State.cache = None
     State.backlog = None
     State.untold = None
+    State.resting = False
 
 
 def activate(common_dir: str) -> Cache:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 
 from datachonk_hooks.delivery.ledger.backlog import (
-    IN_BACKLOG,
+    DUE_FOR_A_PUSH,
     LEDGER_FILE,
+    PENDING_REST_SECONDS,
     RUNS_TO_FOLLOW,
     STATE_DIR,
     UNTOLD,
@@ -46,13 +47,16 @@ def tell_outcomes(echo: Callable[[str], None]) -> None:
 
 def ledger_is_idle() -> bool:
     """True when the fast path found no trigger in the ledger the hook could deliver, so the
-    slow path need not open the ledger for a push that records nothing."""
-    return State.backlog is False
+    slow path need not open the ledger for a push that records nothing. The rest a pending
+    trigger gets spares only the fast path: a slow path already paid for (a push of the
+    settings, say, after fixing what kept the trigger pending) hands it over."""
+    return State.backlog is False and not State.resting
 
 
 def has_backlog(common_dir: str, cache: Cache) -> bool:
-    """Whether the ledger may hold work for the slow path (True when unsure): a trigger to
-    deliver, or a run nobody follows any more (its waiter was killed). Outcomes to tell
+    """Whether the ledger may hold work for the slow path (True when unsure): a trigger due
+    for delivery (a pending one once it has rested `PENDING_REST_SECONDS` since its last
+    attempt), or a run nobody follows any more (its waiter was killed). Outcomes to tell
     are noted in `State.untold`: the fast path tells them itself (`tell_outcomes`).
 
     Asking SQLite costs its import (7 ms), so a ledger seen idle is remembered by its file
@@ -66,28 +70,35 @@ def has_backlog(common_dir: str, cache: Cache) -> bool:
     if signature is not None and signature == cache.idle_ledger:
         return False
     import sqlite3
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from datachonk_hooks.delivery.ledger.owners import FOLLOW_FOR, follower_gone
 
-    since = (datetime.now(UTC) - FOLLOW_FOR).isoformat(timespec="microseconds")
+    now = datetime.now(UTC)
+    since = (now - FOLLOW_FOR).isoformat(timespec="microseconds")
+    rested = (now - timedelta(seconds=PENDING_REST_SECONDS)).isoformat(timespec="microseconds")
     try:
         uri = "file:" + path.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
         conn = sqlite3.connect(uri, uri=True, timeout=0.5)
         try:
-            row = conn.execute(f"SELECT 1 FROM triggers WHERE {IN_BACKLOG} LIMIT 1").fetchone()
+            due = f"SELECT 1 FROM triggers WHERE {DUE_FOR_A_PUSH} LIMIT 1"
+            row = conn.execute(due, (rested,)).fetchone()
+            resting = conn.execute("SELECT 1 FROM triggers WHERE state = 'pending' LIMIT 1")
+            waits = resting.fetchone() is not None
             untold = conn.execute(f"SELECT 1 FROM triggers WHERE {UNTOLD} LIMIT 1").fetchone()
             followers = [followed_by for _, followed_by in conn.execute(RUNS_TO_FOLLOW, (since,))]
         finally:
             conn.close()
     except sqlite3.Error:
         return True
+    State.resting = waits
     if row is not None or any(follower_gone(f) for f in followers):
         return True
     if untold is not None:
         State.untold = path
         return False
-    if signature is not None and not followers:  # taken before the query: a write changes it
+    # taken before the query: a write changes it; a resting trigger becomes due without one
+    if signature is not None and not followers and not waits:
         cache.idle_ledger = signature
         cache.dirty = True
     return False

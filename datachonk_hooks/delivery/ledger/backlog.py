@@ -18,6 +18,16 @@ BACKLOG_STATES = ("pending", "sending", "awaiting_push")
 #: a WHERE condition: the trigger is in one of BACKLOG_STATES
 IN_BACKLOG = "state IN (" + ", ".join(f"'{state}'" for state in BACKLOG_STATES) + ")"
 
+#: How long a pending trigger rests after its last attempt before a push that triggers
+#: nothing hands it to a waiter again. What keeps a trigger pending (no token, no host, dbt
+#: Cloud down or refusing) rarely ends between two pushes; retrying on each one would put
+#: every docs-only push back on the slow path (pygit2, a waiter) only to fail again.
+#: `datachonk-hook retry` and any push that triggers still deliver it at once.
+PENDING_REST_SECONDS = 600
+#: a WHERE condition with one `?` (ISO text in UTC: now minus PENDING_REST_SECONDS): the
+#: backlog a push that triggers nothing hands to a waiter
+DUE_FOR_A_PUSH = "(state IN ('sending', 'awaiting_push') OR (state = 'pending' AND updated_at < ?))"
+
 #: a WHERE condition: the run ended and the developer was not told how (`Ledger.untold`)
 UNTOLD = "state = 'finished' AND told_at IS NULL"
 
