@@ -17,10 +17,12 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,7 +55,8 @@ from bench.repos import (
     build_repo,
     git,
 )
-from datachonk_hooks.delivery.ledger import pid_alive
+from datachonk_hooks.cloud.trigger_request import TriggerRequest
+from datachonk_hooks.delivery.ledger import Ledger, pid_alive
 from datachonk_hooks.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,6 +250,52 @@ def push_rows(pusher: Pusher, rounds: int, results: Results) -> None:
         say(f"  {row.what}: {row.subject} s vs {row.floor} s trivial, x{row.ratio} {row.verdict}")
 
 
+@contextmanager
+def resting_trigger(repo: BenchRepo) -> Iterator[None]:
+    """A trigger pending in the clone's ledger since just now (its host unreachable), as a
+    push without a token or during an outage leaves it; removed again afterwards, so the
+    pushes that follow deliver only their own."""
+    path = repo.clone / ".git" / "datachonk" / "ledger.sqlite3"
+    with Ledger(path) as ledger:
+        row, _ = ledger.add_trigger(
+            host="http://127.0.0.1:9",
+            account_id=1,
+            job_id=2,
+            request=TriggerRequest("Pending", git_sha=repo.base, git_branch="main"),
+            source="manual",
+        )
+    try:
+        yield
+    finally:
+        with closing(sqlite3.connect(path)) as db, db:
+            db.execute("DELETE FROM triggers WHERE id = ?", (row.id,))
+
+
+def resting_push_row(pusher: Pusher, rounds: int, results: Results) -> None:
+    """The push touching no model path again, with a trigger pending in the ledger since
+    its last attempt: it rests (`PENDING_REST_SECONDS`), so the push stays on the fast path
+    and starts no waiter only to fail again (issue 11)."""
+    repo, rng = pusher.repo, pusher.repo.ranges["a"]
+    log = repo.clone / ".git" / "datachonk" / "waiter.log"
+
+    def with_hook() -> float:
+        before = log.read_text() if log.exists() else ""
+        elapsed = pusher.push(rng, "datachonk")
+        if (log.read_text() if log.exists() else "") != before:
+            raise BenchError("a push touching no model handed a resting trigger to a waiter")
+        return elapsed
+
+    with resting_trigger(repo):
+        pair = alternate(rounds, with_hook, lambda: pusher.push(rng, "trivial"))
+    what = (
+        f"`git push`, {repo.shape.name} repo, {KIND_TEXT['a']}, a trigger pending in the"
+        f" ledger since just now: {describe(rng)}"
+    )
+    row = pair_row(what, pair, PUSH_BUDGET[("a", repo.shape.name)])
+    results.timings.append(row)
+    say(f"  {row.what}: {row.subject} s vs {row.floor} s trivial, x{row.ratio} {row.verdict}")
+
+
 def describe(rng: PushRange) -> str:
     noun = {
         "a": "Markdown files",
@@ -331,9 +380,7 @@ def lookup_row(
 ) -> None:
     """What asking dbt Cloud for an existing run of the commit (one page of the job's runs)
     adds to delivering a trigger, against the same delivery without it (issue 12)."""
-    from datachonk_hooks.cloud.trigger_request import TriggerRequest
     from datachonk_hooks.delivery.clients import ClientPool
-    from datachonk_hooks.delivery.ledger import Ledger
     from datachonk_hooks.delivery.trigger import deliver
 
     pool = ClientPool(env)
@@ -399,6 +446,18 @@ def resource_rows(repo: BenchRepo, env: dict[str, str], results: Results) -> Non
         how = f"real run, ledger {state}" if real else "dry run"
         results.resources.append(replace(row, what=f"{row.what}; {how}"))
         say(f"  imports, {KIND_TEXT[kind]} ({how}): {import_summary(report)}")
+    rng = repo.ranges["a"]
+    with resting_trigger(repo):
+        report = import_report(
+            ["-m", "datachonk_hooks", *hook_args(repo, real=True)],
+            cwd=repo.clone,
+            env=env,
+            stdin=stdin_of(rng),
+        )
+    row = import_row(repo, rng, report, floor)
+    how = "real run, a trigger pending in the ledger since just now"
+    results.resources.append(replace(row, what=f"{row.what}; {how}"))
+    say(f"  imports, {KIND_TEXT['a']} ({how}): {import_summary(report)}")
     report = import_report(["-m", "datachonk_hooks", "--help"], cwd=repo.clone, env=env)
     click = import_report(["-c", "import click"], cwd=repo.clone, env=env)
     results.resources.append(
@@ -644,6 +703,7 @@ def measure(options: argparse.Namespace, tmpdir: str | None) -> Results:
             for repo in repos:
                 pusher = Pusher(repo, env, HookSwitch(repo, env), cloud)
                 push_rows(pusher, options.rounds, results)
+                resting_push_row(pusher, options.rounds, results)
             say("the hook process vs its floor")
             for repo in repos:
                 hook_rows(repo, env, options.rounds, results)

@@ -253,16 +253,50 @@ def test_a_trigger_that_just_failed_keeps_docs_pushes_on_the_fast_path(repo: Rep
             request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
             source="manual",
         )
+    started = datetime.now(UTC).timestamp()
 
     done, modules = repo.hook(repo.line(tip), importtime=True)
     assert heavy(modules) == []
     assert messages(done) == []
-    assert not repo.cache.idle_ledger  # it becomes due without a write: never cached idle
+    # idle until the trigger is due, a moment no write to the ledger marks: the cache keeps it
+    rest = backlog.PENDING_REST_SECONDS
+    assert started + rest - 2 <= repo.cache.resting_until <= started + rest + 60
+    done, modules = repo.hook(repo.line(tip), importtime=True)
+    assert "sqlite3" not in modules  # the same ledger, still resting: no need to ask again
+    assert messages(done) == []
     assert repo.verdict([repo.line(tip)]).skip
     assert not fast_ledger.ledger_is_idle()  # a slow path taken for another reason hands it over
 
     rest_the_pending_triggers(repo)
     assert repo.verdict([repo.line(tip)]).reason == "the ledger holds triggers to deliver"
+
+
+def test_a_resting_trigger_is_handed_over_once_due_without_a_write(repo: Repo) -> None:
+    """The ledger file is the one the cache saw idle, but the moment its trigger becomes due
+    has passed (the clock, not a write, moved): the push hands the trigger over."""
+    tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n"})
+    with ledger.Ledger.for_repo(open_repo(repo.path)) as book:
+        book.add_trigger(
+            host="http://127.0.0.1:9",
+            account_id=1,
+            job_id=2,
+            request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
+            source="manual",
+        )
+    rest_the_pending_triggers(repo)  # the ledger as it reads ten minutes on
+    path = ledger.ledger_file(open_repo(repo.path))
+    cache = repo.cache
+    cache.idle_ledger = fast_ledger.ledger_signature(str(path)) or ""
+    assert cache.idle_ledger
+
+    cache.resting_until = int(datetime.now(UTC).timestamp()) + 3600  # as cached: not due yet
+    cache.save()
+    assert repo.verdict([repo.line(tip)]).skip  # the cache is trusted while its moment lies ahead
+
+    cache.resting_until = int(datetime.now(UTC).timestamp()) - 1  # that moment has passed
+    cache.save()
+    assert repo.verdict([repo.line(tip)]).reason == "the ledger holds triggers to deliver"
+    assert not fast_ledger.ledger_is_idle()
 
 
 def test_an_idle_ledger_is_remembered_until_it_changes(repo: Repo) -> None:

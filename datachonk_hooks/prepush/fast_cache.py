@@ -4,9 +4,10 @@ The cache (`<git common dir>/datachonk/prefilter.cache`) keeps each dbt_project.
 `model-paths` by blob id (filled by the slow path, `detect`), the detection rules parsed
 from a datachonk.yaml by a digest of its text (so a push of hand-written models does not
 import ruamel.yaml while that file is unchanged), and the ledger file's signature when it
-last held nothing to deliver. It is a plain text file (hex fields) because `json` alone
-would cost the hook more than git does; it ends with a digest of its lines, and a file cut
-short or edited is no cache at all.
+last held nothing to deliver (with the moment its first resting trigger becomes due, if
+any). It is a plain text file (hex fields) because `json` alone would cost the hook more
+than git does; it ends with a digest of its lines, and a file cut short or edited is no
+cache at all.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Cache:
         self.rules: dict[str, tuple[str, str]] = {}
         #: the ledger file's signature when it last held nothing to deliver
         self.idle_ledger = ""
+        #: with `idle_ledger`: when (epoch seconds) its first resting trigger becomes due for
+        #: a push; 0 when it holds none
+        self.resting_until = 0
         self.dirty = False
 
     @classmethod
@@ -63,8 +67,9 @@ class Cache:
                     cache.projects[key] = values
                 elif kind == "rules" and len(values) == 2:
                     cache.rules[key] = (values[0], values[1])
-                elif kind == "ledger":
+                elif kind == "ledger" and len(values) <= 1:
                     cache.idle_ledger = key
+                    cache.resting_until = int(values[0]) if values else 0
         except ValueError:
             return cls(path)
         return cache
@@ -77,7 +82,8 @@ class Cache:
         for digest, (marker, trailer) in self.rules.items():
             lines.append(f"rules {digest} {_hex(marker)} {_hex(trailer)}")
         if self.idle_ledger:
-            lines.append(f"ledger {self.idle_ledger}")
+            until = f" {_hex(str(self.resting_until))}" if self.resting_until else ""
+            lines.append(f"ledger {self.idle_ledger}{until}")
         lines.append(f"end {text_digest(chr(10).join(lines))[:16]}")
         folder = os.path.dirname(self.path)
         temporary = f"{self.path}.{os.getpid()}.tmp"

@@ -2,7 +2,8 @@
 deliver, a run whose follower died), and how runs ended that nobody was told about yet.
 
 Asking SQLite costs its import (7 ms), so a ledger seen idle is remembered in the cache by
-its file signature; the SQL itself is the `Ledger`'s own (`delivery.ledger.backlog`).
+its file signature (until its first resting trigger becomes due); the SQL itself is the
+`Ledger`'s own (`delivery.ledger.backlog`).
 """
 
 from __future__ import annotations
@@ -60,15 +61,22 @@ def has_backlog(common_dir: str, cache: Cache) -> bool:
     are noted in `State.untold`: the fast path tells them itself (`tell_outcomes`).
 
     Asking SQLite costs its import (7 ms), so a ledger seen idle is remembered by its file
-    signature (`_ledger_signature`); only a changed ledger is queried again. A ledger with
-    runs being followed is not remembered as idle: a follower can die without a write.
+    signature (`ledger_signature`); only a changed ledger is queried again, or one whose
+    resting trigger has become due since (no write marks that moment: the cache keeps it).
+    A ledger with runs being followed is not remembered: a follower can die without a write.
     """
     path = os.path.join(common_dir, STATE_DIR, LEDGER_FILE)
     if not os.path.exists(path):
         return False
-    signature = _ledger_signature(path)
+    signature = ledger_signature(path)
     if signature is not None and signature == cache.idle_ledger:
-        return False
+        if not cache.resting_until:
+            return False
+        import time
+
+        if time.time() < cache.resting_until:
+            State.resting = True
+            return False
     import sqlite3
     from datetime import UTC, datetime, timedelta
 
@@ -76,35 +84,40 @@ def has_backlog(common_dir: str, cache: Cache) -> bool:
 
     now = datetime.now(UTC)
     since = (now - FOLLOW_FOR).isoformat(timespec="microseconds")
-    rested = (now - timedelta(seconds=PENDING_REST_SECONDS)).isoformat(timespec="microseconds")
+    rest = timedelta(seconds=PENDING_REST_SECONDS)
     try:
         uri = "file:" + path.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
         conn = sqlite3.connect(uri, uri=True, timeout=0.5)
         try:
             due = f"SELECT 1 FROM triggers WHERE {DUE_FOR_A_PUSH} LIMIT 1"
-            row = conn.execute(due, (rested,)).fetchone()
-            resting = conn.execute("SELECT 1 FROM triggers WHERE state = 'pending' LIMIT 1")
-            waits = resting.fetchone() is not None
+            row = conn.execute(due, ((now - rest).isoformat(timespec="microseconds"),)).fetchone()
+            oldest = "SELECT MIN(updated_at) FROM triggers WHERE state = 'pending'"
+            (rests_since,) = conn.execute(oldest).fetchone()
             untold = conn.execute(f"SELECT 1 FROM triggers WHERE {UNTOLD} LIMIT 1").fetchone()
             followers = [followed_by for _, followed_by in conn.execute(RUNS_TO_FOLLOW, (since,))]
         finally:
             conn.close()
-    except sqlite3.Error:
+        until = (
+            0
+            if rests_since is None
+            else int((datetime.fromisoformat(rests_since) + rest).timestamp())
+        )
+    except (sqlite3.Error, ValueError, TypeError):
         return True
-    State.resting = waits
+    State.resting = until > 0
     if row is not None or any(follower_gone(f) for f in followers):
         return True
     if untold is not None:
         State.untold = path
         return False
-    # taken before the query: a write changes it; a resting trigger becomes due without one
-    if signature is not None and not followers and not waits:
-        cache.idle_ledger = signature
+    # taken before the query: a write changes it; a resting trigger becomes due at `until`
+    if signature is not None and not followers:
+        cache.idle_ledger, cache.resting_until = signature, until
         cache.dirty = True
     return False
 
 
-def _ledger_signature(path: str) -> str | None:
+def ledger_signature(path: str) -> str | None:
     """Identity, size, mtime and SQLite's file change counter (header offset 24, bumped by
     every transaction that writes, in rollback-journal mode) of the ledger file; None when
     it cannot vouch for the content: WAL mode, a journal left behind, not a SQLite file."""
