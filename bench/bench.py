@@ -434,30 +434,12 @@ def resource_rows(repo: BenchRepo, env: dict[str, str], results: Results) -> Non
     ledger = repo.clone / ".git" / "datachonk" / "ledger.sqlite3"
     state = "present" if ledger.exists() else "absent"
     for kind in ("a", "b", "c"):
-        rng = repo.ranges[kind]
         real = kind in REAL_RUN_KINDS
-        report = import_report(
-            ["-m", "datachonk_hooks", *hook_args(repo, real=real)],
-            cwd=repo.clone,
-            env=env,
-            stdin=stdin_of(rng),
-        )
-        row = import_row(repo, rng, report, floor)
         how = f"real run, ledger {state}" if real else "dry run"
-        results.resources.append(replace(row, what=f"{row.what}; {how}"))
-        say(f"  imports, {KIND_TEXT[kind]} ({how}): {import_summary(report)}")
-    rng = repo.ranges["a"]
+        import_row_of(repo, env, repo.ranges[kind], real, floor, how, results)
     with resting_trigger(repo):
-        report = import_report(
-            ["-m", "datachonk_hooks", *hook_args(repo, real=True)],
-            cwd=repo.clone,
-            env=env,
-            stdin=stdin_of(rng),
-        )
-    row = import_row(repo, rng, report, floor)
-    how = "real run, a trigger pending in the ledger since just now"
-    results.resources.append(replace(row, what=f"{row.what}; {how}"))
-    say(f"  imports, {KIND_TEXT['a']} ({how}): {import_summary(report)}")
+        how = "real run, a trigger pending in the ledger since just now"
+        import_row_of(repo, env, repo.ranges["a"], True, floor, how, results)
     report = import_report(["-m", "datachonk_hooks", "--help"], cwd=repo.clone, env=env)
     click = import_report(["-c", "import click"], cwd=repo.clone, env=env)
     results.resources.append(
@@ -471,6 +453,27 @@ def resource_rows(repo: BenchRepo, env: dict[str, str], results: Results) -> Non
         )
     )
     say(f"  imports, --help: {import_summary(report)}")
+
+
+def import_row_of(
+    repo: BenchRepo,
+    env: dict[str, str],
+    rng: PushRange,
+    real: bool,
+    floor: ImportReport,
+    how: str,
+    results: Results,
+) -> None:
+    """What the hook process imports for the range (`python -X importtime`), as a row."""
+    report = import_report(
+        ["-m", "datachonk_hooks", *hook_args(repo, real=real)],
+        cwd=repo.clone,
+        env=env,
+        stdin=stdin_of(rng),
+    )
+    row = import_row(repo, rng, report, floor)
+    results.resources.append(replace(row, what=f"{row.what}; {how}"))
+    say(f"  imports, {KIND_TEXT[rng.kind]} ({how}): {import_summary(report)}")
 
 
 def import_summary(report: ImportReport) -> str:

@@ -37,6 +37,17 @@ class Repo:
     def commit(self, files: dict[str, str], message: str = "Change") -> str:
         return commit_files(self.path, files, message)
 
+    def add_pending_trigger(self) -> None:
+        """A trigger of the base commit left pending in the ledger just now (host unreachable)."""
+        with ledger.Ledger.for_repo(open_repo(self.path)) as book:
+            book.add_trigger(
+                host="http://127.0.0.1:9",
+                account_id=1,
+                job_id=2,
+                request=TriggerRequest(cause="earlier", git_sha=self.base, git_branch="main"),
+                source="manual",
+            )
+
     def line(self, tip: str, base: str | None = None, ref: str = MAIN) -> str:
         return f"{ref} {tip} {ref} {base or self.base}"
 
@@ -211,16 +222,11 @@ def test_a_changed_project_or_settings_file_falls_through(
 
 def test_a_ledger_backlog_falls_through_so_the_waiter_delivers_it(repo: Repo) -> None:
     tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n"})
-    with ledger.Ledger.for_repo(open_repo(repo.path)) as book:
-        assert repo.verdict([repo.line(tip)]).skip  # a ledger with nothing to deliver
-        assert fast_ledger.ledger_is_idle()
-        book.add_trigger(
-            host="http://127.0.0.1:9",
-            account_id=1,
-            job_id=2,
-            request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
-            source="manual",
-        )
+    with ledger.Ledger.for_repo(open_repo(repo.path)):
+        pass
+    assert repo.verdict([repo.line(tip)]).skip  # a ledger with nothing to deliver
+    assert fast_ledger.ledger_is_idle()
+    repo.add_pending_trigger()
     rest_the_pending_triggers(repo)
 
     verdict = repo.verdict([repo.line(tip)])
@@ -245,14 +251,7 @@ def test_a_trigger_that_just_failed_keeps_docs_pushes_on_the_fast_path(repo: Rep
     """Pending for a missing token, a host or an outage: the next docs-only push does not
     start the slow path (pygit2, a waiter) only to fail again; once it has rested, one does."""
     tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n"})
-    with ledger.Ledger.for_repo(open_repo(repo.path)) as book:
-        book.add_trigger(
-            host="http://127.0.0.1:9",
-            account_id=1,
-            job_id=2,
-            request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
-            source="manual",
-        )
+    repo.add_pending_trigger()
     started = datetime.now(UTC).timestamp()
 
     done, modules = repo.hook(repo.line(tip), importtime=True)
@@ -275,14 +274,7 @@ def test_a_resting_trigger_is_handed_over_once_due_without_a_write(repo: Repo) -
     """The ledger file is the one the cache saw idle, but the moment its trigger becomes due
     has passed (the clock, not a write, moved): the push hands the trigger over."""
     tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n"})
-    with ledger.Ledger.for_repo(open_repo(repo.path)) as book:
-        book.add_trigger(
-            host="http://127.0.0.1:9",
-            account_id=1,
-            job_id=2,
-            request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
-            source="manual",
-        )
+    repo.add_pending_trigger()
     rest_the_pending_triggers(repo)  # the ledger as it reads ten minutes on
     path = ledger.ledger_file(open_repo(repo.path))
     cache = repo.cache
@@ -311,14 +303,7 @@ def test_an_idle_ledger_is_remembered_until_it_changes(repo: Repo) -> None:
     assert "sqlite3" not in modules  # the same file: no need to ask again
     assert messages(done) == []
 
-    with ledger.Ledger.for_repo(open_repo(repo.path)) as book:
-        book.add_trigger(
-            host="http://127.0.0.1:9",
-            account_id=1,
-            job_id=2,
-            request=TriggerRequest(cause="earlier", git_sha=repo.base, git_branch="main"),
-            source="manual",
-        )
+    repo.add_pending_trigger()
     rest_the_pending_triggers(repo)
     assert repo.verdict([repo.line(tip)]).reason == "the ledger holds triggers to deliver"
 
