@@ -354,7 +354,10 @@ def test_tracking_refs(tmp_path: Path, work: Path, remote: Path) -> None:
     git(tmp_path, "init", "--quiet", "--bare", str(other))
     git(work, "remote", "add", "upstream", str(other))
     git(work, "push", "--quiet", "upstream", "main:elsewhere")
-    git(work, "remote", "add", "origin/fork", str(other))  # refs under refs/remotes/origin/fork/
+    # refs under refs/remotes/origin/fork/: newer git refuses `remote add` of a name nested in
+    # another's, but a config written by hand or by an older git still holds one
+    git(work, "config", "remote.origin/fork.url", str(other))
+    git(work, "config", "remote.origin/fork.fetch", "+refs/heads/*:refs/remotes/origin/fork/*")
     git(work, "fetch", "--quiet", "origin/fork")
     clone = tmp_path / "clone"  # a normal clone also has refs/remotes/origin/HEAD
     git(tmp_path, "clone", "--quiet", str(remote), str(clone))
