@@ -204,6 +204,44 @@ def test_gitlab_variables(checkout: Path, fast: Sandbox, monkeypatch: pytest.Mon
     assert len(fast.runs) == 1
 
 
+def test_another_ci_takes_head_but_not_a_commit_origin_lacks(
+    checkout: Path,
+    fast: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`CI=true` alone (no CI's own variables) takes HEAD. A shell that merely exports it may
+    hold a commit never pushed: refused as outside CI mode, unless --allow-unpushed."""
+    monkeypatch.setenv("CI", "true")
+    model = {"models/staging/stg_orders.sql": GENERATED_SQL}
+    unpushed = commit_files(checkout, model, "Add orders")
+
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{unpushed[:7]} is not on origin yet: push it first" in err
+    assert fast.runs == []
+
+    git(checkout, "push", "--quiet", "origin", "HEAD")
+    assert main(["run"]) == 0
+    assert [(r.git_sha, r.git_branch) for r in fast.runs] == [(unpushed, "main")]
+
+    other = commit_files(checkout, {"models/staging/stg_items.sql": GENERATED_SQL}, "Add items")
+    assert main(["run", "--allow-unpushed"]) == 0
+    assert [r.git_sha for r in fast.runs] == [unpushed, other]
+
+
+def test_another_ci_without_tracking_refs_is_believed(
+    checkout: Path, fast: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CI that fetched the pushed sha alone has no remote-tracking refs to check against."""
+    monkeypatch.setenv("CI", "true")
+    _, sha = push(checkout, {"models/staging/stg_orders.sql": GENERATED_SQL}, "Add orders")
+    git(checkout, "update-ref", "-d", "refs/remotes/origin/main")
+
+    assert main(["run"]) == 0
+    assert [r.git_sha for r in fast.runs] == [sha]
+
+
 def test_no_ci_flag_keeps_manual_mode(
     checkout: Path, fast: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

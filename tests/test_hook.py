@@ -457,9 +457,12 @@ def test_outside_a_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 def test_a_ledger_that_cannot_be_written_does_not_block(work: Work) -> None:
     (work.path / ".git" / "datachonk").write_text("a file where the folder should be\n")
-    work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
     assert work.main(work.stdin("main"), env={"DATACHONK_STRICT": "1"}) == ExitCode.OK
-    assert work.lines[-1] == "datachonk: nothing was triggered; the push goes on"
+    assert work.lines[-1] == (
+        "datachonk: nothing was triggered; the push goes on."
+        f" Once it has landed: `datachonk-hook run --ref {sha[:12]}`"
+    )
 
 
 # ----------------------------------------------------------------------------- reading the push

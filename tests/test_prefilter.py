@@ -12,11 +12,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pytest_mock import MockerFixture
 
 from datachonk_hooks.cloud.trigger_request import TriggerRequest
 from datachonk_hooks.delivery import ledger
 from datachonk_hooks.delivery.ledger import backlog
-from datachonk_hooks.prepush import fast_cache, fast_ledger, fast_models, prefilter, switches
+from datachonk_hooks.prepush import (
+    fast_cache,
+    fast_ledger,
+    fast_models,
+    fast_push,
+    prefilter,
+    switches,
+)
 from datachonk_hooks.push import detect, model_yaml
 from datachonk_hooks.push.gitrepo import open_repo
 from datachonk_hooks.settings import defaults
@@ -51,13 +59,15 @@ class Repo:
     def line(self, tip: str, base: str | None = None, ref: str = MAIN) -> str:
         return f"{ref} {tip} {ref} {base or self.base}"
 
-    def verdict(self, lines: list[str], env: dict[str, str] | None = None) -> prefilter.Verdict:
+    def verdict(
+        self, lines: list[str], env: dict[str, str] | None = None, remote: str | None = None
+    ) -> prefilter.Verdict:
         """The fast path's decision, in this process, as the hook makes it."""
         cwd = Path.cwd()
         os.chdir(self.path)
         try:
             fast_cache.reset()
-            return prefilter.check(env or {}, lambda: lines)
+            return prefilter.check(env or {}, lambda: lines, remote=remote)
         finally:
             os.chdir(cwd)
 
@@ -522,6 +532,38 @@ def test_a_new_branch_from_stdin_is_judged_against_the_tracking_refs(repo: Repo)
         assert by_url.reason == "a new branch of a remote without tracking refs"
     finally:
         os.chdir(cwd)
+
+
+def test_many_new_branches_at_one_commit_are_judged_once(repo: Repo, mocker: MockerFixture) -> None:
+    """Thousands of branches created at one commit and pushed together (`git update-ref
+    --stdin`, then `git push origin 'refs/heads/nb*:refs/heads/nb*'`): the verdict depends on
+    the commits alone, so the fast path runs git a handful of times, not three times a ref."""
+    zero = "0" * 40
+    docs = repo.commit({"docs/guide.md": "# Guide\n"})
+    lines = [f"refs/heads/nb{i} {docs} refs/heads/nb{i} {zero}" for i in range(3000)]
+    spawned = mocker.spy(fast_push.Git, "__init__")
+
+    assert repo.verdict(lines, remote="origin").skip
+    assert spawned.call_count <= 5  # tracking refs, remotes, one rev-list, one diff, the cache
+
+    model = repo.commit({"models/staging/stg_new.sql": GENERATED_SQL})
+    with_model = [*lines, f"refs/heads/last {model} refs/heads/last {zero}"]
+    assert repo.verdict(with_model, remote="origin").reason.startswith("a model path changed")
+
+
+def test_a_push_of_many_commit_ranges_takes_the_slow_path(repo: Repo) -> None:
+    """Past `FAST_PATH_REFS` different ranges (a mirror push, say) the fast path's git calls
+    would add up with no bound: the slow path judges them, under the hook's time limit."""
+    zero = "0" * 40
+    tips = [
+        repo.commit({f"docs/page{i}.md": f"# Page {i}\n"})
+        for i in range(prefilter.FAST_PATH_REFS + 1)
+    ]
+    lines = [f"refs/heads/nb{i} {tip} refs/heads/nb{i} {zero}" for i, tip in enumerate(tips)]
+
+    assert repo.verdict(lines[:-1], remote="origin").skip
+    verdict = repo.verdict(lines, remote="origin")
+    assert verdict.reason == f"a push of {len(lines)} different commit ranges"
 
 
 def test_a_docs_push_tells_how_earlier_runs_ended_without_pygit2(repo: Repo) -> None:

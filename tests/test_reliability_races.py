@@ -8,6 +8,7 @@ that exactly one run exists and nothing was lost.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -440,19 +441,20 @@ def test_locked_ledger_never_blocks_a_push(
     finally:
         locker.kill()
         locker.wait(timeout=10)
-    ran = scenario.cli(clone, "run")
+    ran = scenario.cli(clone, "run", "--ref", sha[:12])  # as the hook's line says
     counts = scenario.count(
         group=GROUP_LEDGER,
-        scenario="ledger locked by another process (then `run`)",
-        path="git push, run",
+        scenario="ledger locked by another process (then `run --ref`)",
+        path="git push, run --ref",
         cloud=cloud,
         expected=[(JOB, sha)],
         clones=[clone],
     )
     output = pushed.stdout + pushed.stderr
     assert pushed.returncode == 0, output
-    assert "is locked by another process" in output
-    assert "nothing was triggered; the push goes on" in output
+    assert re.search(r"is locked by another process \(waited \d\.\d s\)", output), output
+    by_hand = f"Once it has landed: `datachonk-hook run --ref {sha[:12]}`"
+    assert f"nothing was triggered; the push goes on. {by_hand}" in output
     assert scenario.push_times[0] < PUSH_BUDGET
     assert untouched
     assert ran.returncode == 0, ran.stderr

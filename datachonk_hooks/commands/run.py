@@ -100,6 +100,15 @@ def run_ci(app: AppContext, flags: RunFlags) -> int:
     if flags.job_id is not None:
         plan = replace(plan, job_id=flags.job_id, route="--job-id")
     settings.require_host()  # the hook records a push without one; here nothing would be sent
+    if context.provider == "ci" and not flags.allow_unpushed:
+        from datachonk_hooks.delivery.planning import require_pushed
+        from datachonk_hooks.push.updates import tracking_refs
+
+        # `CI=true` alone (no CI's own variables) takes HEAD: in a real CI that is the pushed
+        # commit, but a shell that merely exports CI=true may hold one never pushed. A CI
+        # clone without tracking refs (a bare sha fetched) cannot tell, and is believed.
+        if tracking_refs(repo, settings.remote):
+            require_pushed(repo, settings.remote, context.sha)
     if flags.dry_run:
         return print_dry_run(plan, app.env, flags.as_json)
     with make_client(settings, app.env) as client:

@@ -99,6 +99,16 @@ def literal_cause(text: str) -> str:
     return cause
 
 
+def require_pushed(repo: pygit2.Repository, remote: str, sha: str) -> None:
+    """Refuse a commit no remote-tracking ref of `remote` reaches: dbt Cloud clones from
+    there, and its run would fail at the clone step."""
+    if not on_remote(repo, remote, sha):
+        raise UnpushedCommitError(
+            f"{sha[:7]} is not on {remote} yet: push it first (`datachonk push"
+            " --trigger-dbt-run`), or pass --allow-unpushed"
+        )
+
+
 def plan_manual_trigger(
     settings: Settings,
     repo: pygit2.Repository,
@@ -136,11 +146,8 @@ def plan_manual_trigger(
         schema_override=target.schema_override if job_id is None else None,
     )
     chosen, route = settings.manual_job(branch, job_id)
-    if not allow_unpushed and not on_remote(repo, settings.remote, commit.sha):
-        raise UnpushedCommitError(
-            f"{commit.sha[:7]} is not on {settings.remote} yet: push it first (`datachonk push"
-            " --trigger-dbt-run`), or pass --allow-unpushed"
-        )
+    if not allow_unpushed:
+        require_pushed(repo, settings.remote, commit.sha)
     return TriggerPlan(
         host=host,
         account_id=account_id,

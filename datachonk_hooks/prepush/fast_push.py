@@ -118,40 +118,61 @@ def from_stdin(lines: Iterable[str]) -> list[Update] | str:
     return updates
 
 
-def base_of(update: Update, remote: str | None) -> tuple[str | None, str | None]:
+class TrackingTips:
+    """The tips of a remote's remote-tracking refs, listed once per push however many new
+    branches it carries (a remote named `origin/x` keeps its own refs below
+    `refs/remotes/origin/x/`, which are not origin's)."""
+
+    def __init__(self, remote: str | None) -> None:
+        self.remote = remote
+        self._listed: tuple[list[str], str | None] | None = None
+
+    def get(self) -> tuple[list[str], str | None]:
+        """(the tips; why they cannot be used, or None)."""
+        if self._listed is None:
+            self._listed = self._list()
+        return self._listed
+
+    def _list(self) -> tuple[list[str], str | None]:
+        if not self.remote:
+            return [], "a new branch"
+        prefix = f"refs/remotes/{self.remote}/"
+        listing = Git(["for-each-ref", "--format=%(objectname) %(refname)", prefix])
+        names = Git(["remote"])
+        refs, others = listing.output(), names.output()
+        if refs is None or others is None:
+            return [], "a new branch (git for-each-ref failed)"
+        nested = tuple(
+            f"refs/remotes/{name}/"
+            for name in others.decode("utf-8", "surrogateescape").split()
+            if name.startswith(f"{self.remote}/")
+        )
+        tips = [
+            sha
+            for sha, _, name in (
+                line.partition(" ") for line in refs.decode("utf-8", "surrogateescape").splitlines()
+            )
+            if not name.endswith("/HEAD") and not name.startswith(nested)
+        ]
+        if not tips:
+            return [], "a new branch of a remote without tracking refs"
+        return tips, None
+
+
+def base_of(update: Update, tracking: TrackingTips) -> tuple[str | None, str | None]:
     """(the commit the update's changes are diffed from, or None when it brings no new
     commit; why the slow path must judge it instead).
 
     An existing branch builds on the old remote sha. A new branch, as `push.pushed_range`
-    computes it: its commits are those no remote-tracking ref of `remote` reaches (a remote
-    named `origin/x` keeps its own refs below `refs/remotes/origin/x/`), based on the first
-    parent of the oldest. A root commit, or a remote without tracking refs (a URL), is
-    left to the slow path.
+    computes it: its commits are those no remote-tracking ref of the remote reaches, based
+    on the first parent of the oldest. A root commit, or a remote without tracking refs (a
+    URL), is left to the slow path.
     """
     if set(update.remote_sha) != {"0"}:
         return update.remote_sha, None
-    if not remote:
-        return None, "a new branch"
-    prefix = f"refs/remotes/{remote}/"
-    listing = Git(["for-each-ref", "--format=%(objectname) %(refname)", prefix])
-    names = Git(["remote"])
-    refs, others = listing.output(), names.output()
-    if refs is None or others is None:
-        return None, "a new branch (git for-each-ref failed)"
-    nested = tuple(
-        f"refs/remotes/{name}/"
-        for name in others.decode("utf-8", "surrogateescape").split()
-        if name.startswith(f"{remote}/")
-    )
-    tips = [
-        sha
-        for sha, _, name in (
-            line.partition(" ") for line in refs.decode("utf-8", "surrogateescape").splitlines()
-        )
-        if not name.endswith("/HEAD") and not name.startswith(nested)
-    ]
-    if not tips:
-        return None, "a new branch of a remote without tracking refs"
+    tips, why_not = tracking.get()
+    if why_not is not None:
+        return None, why_not
     walk = ["rev-list", "--topo-order", "--reverse", "--parents", update.local_sha, "--not"]
     out = Git([*walk, *tips]).output()
     if out is None:

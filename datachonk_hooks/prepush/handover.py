@@ -58,13 +58,62 @@ def hand_over(
     refs the hook was not shown.
     """
     from datachonk_hooks.delivery.landing import spawn_waiter
-    from datachonk_hooks.delivery.ledger import Ledger, TriggerState, ledger_file
+    from datachonk_hooks.delivery.ledger import LedgerError, ledger_file
 
     foreground = bool(env.get(ENV_FOREGROUND))
     if not triggers and not watch_other_refs and not ledger_file(repo).exists():
         return
+
+    try:
+        recorded = _record(
+            repo,
+            remote_name,
+            remote_url,
+            env,
+            triggers,
+            echo,
+            git_pid=git_pid,
+            watch_other_refs=watch_other_refs,
+            pushed_tips=pushed_tips,
+        )
+    except LedgerError as exc:  # locked or unwritable: the triggers are not recorded anywhere
+        shas = dict.fromkeys(t.request.git_sha for _, t in triggers if t.request.git_sha)
+        if not shas:
+            raise
+        echo(f"{PREFIX} {exc}")
+        by_hand = " ".join(f"`datachonk-hook run --ref {sha[:12]}`" for sha in shas)
+        echo(f"{PREFIX} nothing was triggered; the push goes on. Once it has landed: {by_hand}")
+        return
+    if recorded is None:
+        return
+    push_id, waits, has_backlog = recorded
+    if not foreground and (waits or has_backlog or watch_other_refs):
+        from datachonk_hooks.delivery.clients import without_bad_seconds
+
+        # a bad DATACHONK_* number is a warning here and the default for the waiter
+        env = without_bad_seconds(env, lambda warning: echo(f"{PREFIX} {warning}"))
+        spawn_waiter(repo, push_id, env)
+
+
+def _record(
+    repo: pygit2.Repository,
+    remote_name: str,
+    remote_url: str,
+    env: Mapping[str, str],
+    triggers: Sequence[tuple[PushUpdate, TriggerPlan]],
+    echo: Callable[[str], None],
+    *,
+    git_pid: int | None,
+    watch_other_refs: bool,
+    pushed_tips: Sequence[str],
+) -> tuple[int, bool, bool] | None:
+    """Write the push and its triggers to the ledger, each with its line: (the push's id,
+    whether a trigger awaits it, whether the ledger holds a backlog), or None when there was
+    nothing to record."""
+    from datachonk_hooks.delivery.ledger import Ledger, TriggerState
     from datachonk_hooks.prepush.watchdog import time_left
 
+    foreground = bool(env.get(ENV_FOREGROUND))
     with Ledger.for_repo(repo, busy_timeout=time_left(LEDGER_BUSY_TIMEOUT)) as ledger:
         from datachonk_hooks.monitor.outcomes import tell
 
@@ -73,7 +122,7 @@ def hand_over(
         # this push's waiter takes them over
         has_backlog = bool(ledger.deliverable() or ledger.unfollowed_runs())
         if not triggers and not has_backlog and not watch_other_refs:
-            return
+            return None
         record = ledger.record_push(
             remote_name=remote_name,
             remote_url=remote_url,
@@ -100,12 +149,7 @@ def hand_over(
                 echo(f"{PREFIX} {sha} already triggered run {row.run_id} of job {job}")
             elif row.state is not TriggerState.PUSH_FAILED and row.push_id != record.id:
                 echo(f"{PREFIX} {sha} is already queued for job {job} ({row.state})")
-    if not foreground and (waits or has_backlog or watch_other_refs):
-        from datachonk_hooks.delivery.clients import without_bad_seconds
-
-        # a bad DATACHONK_* number is a warning here and the default for the waiter
-        env = without_bad_seconds(env, lambda warning: echo(f"{PREFIX} {warning}"))
-        spawn_waiter(repo, record.id, env)
+    return record.id, waits, has_backlog
 
 
 def promise(ledger: Ledger, trigger: TriggerPlan, env: Mapping[str, str]) -> str:

@@ -7,8 +7,9 @@ lets the normal hook (`hook.pre_push_main`, the slow path) decide.
 
 It may only skip when the slow path would certainly record, print and start nothing, so
 anything unusual falls through: a dry run, a forced or foreground trigger, a delete, a tag, a
-new branch whose base cannot be told from the remote-tracking refs (`_base`), a pre-commit
-push of several refs (the hook records those for the waiter), unreadable input.
+new branch whose base cannot be told from the remote-tracking refs (`base_of`), a pre-commit
+push of several refs (the hook records those for the waiter), a push of more commit
+ranges than `FAST_PATH_REFS`, unreadable input.
 For each pushed ref with a base this clone has the push is skipped when:
 
 - no changed path is named `dbt_project.yml` or `datachonk.yaml`; so the model paths are
@@ -48,6 +49,7 @@ from datachonk_hooks.prepush.fast_models import (
 from datachonk_hooks.prepush.fast_push import (
     DIFF,
     Git,
+    TrackingTips,
     Update,
     base_of,
     from_pre_commit,
@@ -73,6 +75,11 @@ __all__ = [
 ENV_DRY_RUN = "DATACHONK_DRY_RUN"
 ENV_FORCE = "DATACHONK_FORCE_TRIGGER"
 ENV_FOREGROUND = "DATACHONK_PUSH_FOREGROUND"
+#: The most commit ranges (refs at different commits) one push may carry for the fast path
+#: to judge it. Each costs a `git diff` and a new branch a `git rev-list`, which add up with
+#: thousands of refs (a mirror or a migration: about 4 ms a ref): such a push takes the slow
+#: path, which reads the refs in one process under the hook's time limit (`watchdog`).
+FAST_PATH_REFS = 64
 
 
 class Verdict:
@@ -150,10 +157,15 @@ def _why_not_skip(
             reason = "a delete"
         elif not update.remote_ref.startswith("refs/heads/"):
             reason = f"{update.remote_ref} is not a branch"
+    # the verdict depends on the commits alone: refs pushed at the same range count once
+    updates = list({(u.local_sha, u.remote_sha): u for u in updates}.values())
+    if reason is None and len(updates) > FAST_PATH_REFS:
+        reason = f"a push of {len(updates)} different commit ranges"
     bases: list[str | None] = []
     if reason is None:
+        tracking = TrackingTips(remote)
         for update in updates:
-            base, reason = base_of(update, remote)
+            base, reason = base_of(update, tracking)
             if reason is not None:
                 break
             bases.append(base)
