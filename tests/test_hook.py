@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pygit2
 import pytest
@@ -461,8 +462,44 @@ def test_a_ledger_that_cannot_be_written_does_not_block(work: Work) -> None:
     assert work.main(work.stdin("main"), env={"DATACHONK_STRICT": "1"}) == ExitCode.OK
     assert work.lines[-1] == (
         "datachonk: nothing was triggered; the push goes on."
-        f" Once it has landed: `datachonk-hook run --ref {sha[:12]}`"
+        f" Once it has landed: `datachonk-hook run --ref {sha[:12]} --job-id 11111`"
     )
+
+
+def test_a_ledger_failing_part_way_names_only_what_it_did_not_record(
+    work: Work, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each ledger write is its own transaction: a disk that fails at the second trigger
+    leaves the push and the first recorded (they keep their waiter) and the hook names the
+    `run` for the second alone, with its job."""
+    from datachonk_hooks.delivery.ledger import Ledger, LedgerError
+    from datachonk_hooks.delivery.planning import TriggerPlan
+
+    main_sha = work.commit({"models/a.sql": GENERATED_SQL}, "Add a")
+    git(work.path, "checkout", "--quiet", "-b", "feature")
+    feature_sha = work.commit({"models/b.sql": GENERATED_SQL}, "Add b")
+    real_add_to = TriggerPlan.add_to
+    calls: list[str] = []
+
+    def fails_second(plan: TriggerPlan, ledger: Ledger, **kwargs: Any) -> Any:
+        calls.append(plan.request.git_sha or "")
+        if len(calls) == 2:
+            raise LedgerError("cannot write the ledger (disk I/O error)")
+        return real_add_to(plan, ledger, **kwargs)
+
+    monkeypatch.setattr(TriggerPlan, "add_to", fails_second)
+    code = work.main(work.stdin("main", "feature"), env=FOREGROUND)
+
+    assert code == ExitCode.OK
+    assert calls == [main_sha, feature_sha]
+    assert work.lines[-3:] == [
+        f"datachonk: dbt Cloud job 11111 will run for {main_sha[:7]} (main) once the push lands",
+        "datachonk: cannot write the ledger (disk I/O error)",
+        "datachonk: the rest was not recorded; the push goes on. Once it has landed:"
+        f" `datachonk-hook run --ref {feature_sha[:12]} --job-id 11111`",
+    ]
+    with Ledger(work.ledger_file) as book:
+        assert [(t.sha, t.state) for t in book.history()] == [(main_sha, "awaiting_push")]
 
 
 # ----------------------------------------------------------------------------- reading the push

@@ -551,6 +551,31 @@ def test_many_new_branches_at_one_commit_are_judged_once(repo: Repo, mocker: Moc
     assert repo.verdict(with_model, remote="origin").reason.startswith("a model path changed")
 
 
+def test_refs_at_one_commit_from_different_old_commits_are_judged_apart(repo: Repo) -> None:
+    """Deduplication is by the whole range: two branches moved to one tip, one of them from
+    before a generated model, still fall through for that one."""
+    model = repo.commit({"models/staging/stg_new.sql": GENERATED_SQL})
+    tip = repo.commit({"docs/guide.md": "# Guide\n"})
+    docs_only = repo.line(tip, base=model, ref="refs/heads/a")
+    with_model = repo.line(tip, base=repo.base, ref="refs/heads/b")
+
+    assert repo.verdict([docs_only], remote="origin").skip
+    verdict = repo.verdict([docs_only, with_model], remote="origin")
+    assert verdict.reason.startswith("a model path changed")
+
+
+def test_the_tracking_refs_are_listed_once_a_push(repo: Repo, mocker: MockerFixture) -> None:
+    zero = "0" * 40
+    tips = [repo.commit({f"docs/page{i}.md": f"# Page {i}\n"}) for i in range(3)]
+    lines = [f"refs/heads/nb{i} {tip} refs/heads/nb{i} {zero}" for i, tip in enumerate(tips)]
+    spawned = mocker.spy(fast_push.Git, "__init__")
+
+    assert repo.verdict(lines, remote="origin").skip
+    commands = [call.args[1][0] for call in spawned.call_args_list]
+    assert commands.count("for-each-ref") == 1 and commands.count("remote") == 1
+    assert commands.count("rev-list") == 3
+
+
 def test_a_push_of_many_commit_ranges_takes_the_slow_path(repo: Repo) -> None:
     """Past `FAST_PATH_REFS` different ranges (a mirror push, say) the fast path's git calls
     would add up with no bound: the slow path judges them, under the hook's time limit."""

@@ -441,7 +441,7 @@ def test_locked_ledger_never_blocks_a_push(
     finally:
         locker.kill()
         locker.wait(timeout=10)
-    ran = scenario.cli(clone, "run", "--ref", sha[:12])  # as the hook's line says
+    ran = scenario.cli(clone, "run", "--ref", sha[:12], "--job-id", str(JOB))  # as it says
     counts = scenario.count(
         group=GROUP_LEDGER,
         scenario="ledger locked by another process (then `run --ref`)",
@@ -453,7 +453,7 @@ def test_locked_ledger_never_blocks_a_push(
     output = pushed.stdout + pushed.stderr
     assert pushed.returncode == 0, output
     assert re.search(r"is locked by another process \(waited \d\.\d s\)", output), output
-    by_hand = f"Once it has landed: `datachonk-hook run --ref {sha[:12]}`"
+    by_hand = f"Once it has landed: `datachonk-hook run --ref {sha[:12]} --job-id {JOB}`"
     assert f"nothing was triggered; the push goes on. {by_hand}" in output
     assert scenario.push_times[0] < PUSH_BUDGET
     assert untouched

@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 CACHE_FILE = "prefilter.cache"
 #: entries of each kind kept in the cache; a repository has a handful of project files
 CACHE_LIMIT = 64
-_CACHE_HEADER = "datachonk-prefilter 2"
+#: 3: the ledger line may carry `resting_until`, which a reader of version 2 would ignore
+#: (taking a ledger with a resting trigger as idle for good): each version misses the other's
+_CACHE_HEADER = "datachonk-prefilter 3"
 
 
 class Cache:

@@ -9,6 +9,7 @@ waiter never needs the hook.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pygit2
@@ -63,36 +64,56 @@ def hand_over(
     foreground = bool(env.get(ENV_FOREGROUND))
     if not triggers and not watch_other_refs and not ledger_file(repo).exists():
         return
-
+    done = Recorded()
     try:
-        recorded = _record(
+        _record(
             repo,
             remote_name,
             remote_url,
             env,
             triggers,
             echo,
+            done,
             git_pid=git_pid,
+            foreground=foreground,
             watch_other_refs=watch_other_refs,
             pushed_tips=pushed_tips,
         )
-    except LedgerError as exc:  # locked or unwritable: the triggers are not recorded anywhere
-        shas = dict.fromkeys(t.request.git_sha for _, t in triggers if t.request.git_sha)
-        if not shas:
+    except LedgerError as exc:  # locked, full or unwritable part-way: say what was not kept
+        missed = [t for i, (_, t) in enumerate(triggers) if i not in done.triggers]
+        if not missed and done.push_id is None:
             raise
         echo(f"{PREFIX} {exc}")
-        by_hand = " ".join(f"`datachonk-hook run --ref {sha[:12]}`" for sha in shas)
-        echo(f"{PREFIX} nothing was triggered; the push goes on. Once it has landed: {by_hand}")
+        if missed:
+            commands = (
+                f"`datachonk-hook run --ref {(t.request.git_sha or '')[:12]} --job-id {t.job_id}`"
+                for t in missed
+            )
+            by_hand = " ".join(dict.fromkeys(commands))
+            kept = "nothing was triggered" if not done.triggers else "the rest was not recorded"
+            echo(f"{PREFIX} {kept}; the push goes on. Once it has landed: {by_hand}")
+    if done.push_id is None:
         return
-    if recorded is None:
-        return
-    push_id, waits, has_backlog = recorded
-    if not foreground and (waits or has_backlog or watch_other_refs):
+    if not foreground and (done.waits or done.backlog or watch_other_refs):
         from datachonk_hooks.delivery.clients import without_bad_seconds
 
         # a bad DATACHONK_* number is a warning here and the default for the waiter
         env = without_bad_seconds(env, lambda warning: echo(f"{PREFIX} {warning}"))
-        spawn_waiter(repo, push_id, env)
+        spawn_waiter(repo, done.push_id, env)
+
+
+@dataclass
+class Recorded:
+    """How far `_record` got: a ledger error part-way leaves the push and some triggers
+    written (each write is its own transaction), and those still need their waiter."""
+
+    push_id: int | None = None
+    #: indexes of the triggers recorded (or found recorded already)
+    triggers: set[int] = field(default_factory=set)
+    #: a trigger of this push awaits it
+    waits: bool = False
+    #: the ledger holds triggers to deliver or runs nobody follows any more
+    backlog: bool = False
 
 
 def _record(
@@ -102,27 +123,27 @@ def _record(
     env: Mapping[str, str],
     triggers: Sequence[tuple[PushUpdate, TriggerPlan]],
     echo: Callable[[str], None],
+    done: Recorded,
     *,
     git_pid: int | None,
+    foreground: bool,
     watch_other_refs: bool,
     pushed_tips: Sequence[str],
-) -> tuple[int, bool, bool] | None:
-    """Write the push and its triggers to the ledger, each with its line: (the push's id,
-    whether a trigger awaits it, whether the ledger holds a backlog), or None when there was
-    nothing to record."""
+) -> None:
+    """Write the push and its triggers to the ledger, each trigger with its line, noting in
+    `done` how far it got (nothing is written when there is nothing to record)."""
     from datachonk_hooks.delivery.ledger import Ledger, TriggerState
     from datachonk_hooks.prepush.watchdog import time_left
 
-    foreground = bool(env.get(ENV_FOREGROUND))
     with Ledger.for_repo(repo, busy_timeout=time_left(LEDGER_BUSY_TIMEOUT)) as ledger:
         from datachonk_hooks.monitor.outcomes import tell
 
         tell(ledger, echo)  # how earlier runs ended: from the ledger, no network
         # triggers to deliver, or runs nobody follows any more (their waiter was killed):
         # this push's waiter takes them over
-        has_backlog = bool(ledger.deliverable() or ledger.unfollowed_runs())
-        if not triggers and not has_backlog and not watch_other_refs:
-            return None
+        done.backlog = bool(ledger.deliverable() or ledger.unfollowed_runs())
+        if not triggers and not done.backlog and not watch_other_refs:
+            return
         record = ledger.record_push(
             remote_name=remote_name,
             remote_url=remote_url,
@@ -131,8 +152,8 @@ def _record(
             foreground=foreground,
             pushed_tips=pushed_tips,
         )
-        waits = False
-        for update, trigger in triggers:
+        done.push_id = record.id
+        for index, (update, trigger) in enumerate(triggers):
             row, created = trigger.add_to(
                 ledger,
                 source="push",
@@ -140,16 +161,16 @@ def _record(
                 remote_ref=update.remote_ref,
                 awaiting_push=True,
             )
+            done.triggers.add(index)
             sha, job = row.sha[:7], row.job_id
             if row.state is TriggerState.AWAITING_PUSH:
-                waits = True
+                done.waits = True
             if created:
                 echo(f"{PREFIX} {promise(ledger, trigger, env)}")
             elif row.run_id is not None:
                 echo(f"{PREFIX} {sha} already triggered run {row.run_id} of job {job}")
             elif row.state is not TriggerState.PUSH_FAILED and row.push_id != record.id:
                 echo(f"{PREFIX} {sha} is already queued for job {job} ({row.state})")
-    return record.id, waits, has_backlog
 
 
 def promise(ledger: Ledger, trigger: TriggerPlan, env: Mapping[str, str]) -> str:

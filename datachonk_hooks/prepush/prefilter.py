@@ -75,10 +75,11 @@ __all__ = [
 ENV_DRY_RUN = "DATACHONK_DRY_RUN"
 ENV_FORCE = "DATACHONK_FORCE_TRIGGER"
 ENV_FOREGROUND = "DATACHONK_PUSH_FOREGROUND"
-#: The most commit ranges (refs at different commits) one push may carry for the fast path
-#: to judge it. Each costs a `git diff` and a new branch a `git rev-list`, which add up with
-#: thousands of refs (a mirror or a migration: about 4 ms a ref): such a push takes the slow
-#: path, which reads the refs in one process under the hook's time limit (`watchdog`).
+#: The most commit ranges (a ref's old and new commit; refs with the same pair count once)
+#: one push may carry for the fast path to judge it. Each costs a `git diff` and a new
+#: branch a `git rev-list`, which add up with thousands of refs (a mirror or a migration:
+#: about 4 ms a ref): such a push takes the slow path, which reads the refs in one process
+#: under the hook's time limit (`watchdog`).
 FAST_PATH_REFS = 64
 
 

@@ -204,7 +204,7 @@ class LedgerStore:
             )
         if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
             return LedgerError(
-                f"{where} is locked by another process (waited {self._busy_timeout:.1f} s); "
+                f"{where} is locked by another process (waited {self._busy_timeout:.2g} s); "
                 "try again when that process has finished"
             )
         if name.startswith("SQLITE_CANTOPEN"):
