@@ -4,6 +4,7 @@ real git repositories, the real hook process, and its imports checked with -X im
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -277,6 +278,64 @@ def test_a_trigger_that_just_failed_keeps_docs_pushes_on_the_fast_path(repo: Rep
     assert not fast_ledger.ledger_is_idle()  # a slow path taken for another reason hands it over
 
     rest_the_pending_triggers(repo)
+    assert repo.verdict([repo.line(tip)]).reason == "the ledger holds triggers to deliver"
+
+
+def ended_process() -> str:
+    """`pid@host` of a process that has ended."""
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    return f"{done.pid}@{socket.gethostname()}"
+
+
+@pytest.mark.parametrize("held", ["being sent", "awaiting its push"])
+def test_work_a_live_waiter_holds_keeps_docs_pushes_on_the_fast_path(repo: Repo, held: str) -> None:
+    """A trigger a live waiter is sending, or one awaiting a push whose waiter lives, is
+    that waiter's: the next docs-only push (often seconds later) does not start the slow
+    path and a second waiter for it. Once that waiter has died, the push hands it over,
+    as `Ledger.deliverable` would."""
+    tip = repo.commit({"docs/guide.md": "# Guide\n\nMore.\n"})
+    live = f"{os.getpid()}@{socket.gethostname()}"
+
+    def hold(owner: str) -> None:
+        with ledger.Ledger.for_repo(open_repo(repo.path)) as book:
+            if held == "being sent":
+                [row] = book.history()
+                assert book.claim(row.id, owner) is not None
+            else:
+                push = book.record_push(
+                    remote_name="origin",
+                    remote_url=str(repo.remote),
+                    git_pid=None,
+                    tracking_before={},
+                    foreground=False,
+                )
+                book.set_push_waiter(push.id, owner)
+                request = TriggerRequest(cause="pushed", git_sha=tip, git_branch="main")
+                book.add_trigger(
+                    host="http://127.0.0.1:9",
+                    account_id=1,
+                    job_id=2,
+                    request=request,
+                    source="push",
+                    push_id=push.id,
+                    awaiting_push=True,
+                )
+
+    if held == "being sent":
+        repo.add_pending_trigger()
+    hold(live)
+
+    done, modules = repo.hook(repo.line(tip), importtime=True)
+    assert heavy(modules) == [] and messages(done) == []
+    assert not repo.cache.idle_ledger  # the waiter can die without a write
+    assert repo.verdict([repo.line(tip)]).skip
+
+    with sqlite3.connect(ledger.ledger_file(open_repo(repo.path))) as conn:
+        gone = ended_process()
+        conn.execute("UPDATE triggers SET claimed_by = ?", (gone,))
+        conn.execute("UPDATE pushes SET waiter = ?", (gone,))
+    conn.close()
     assert repo.verdict([repo.line(tip)]).reason == "the ledger holds triggers to deliver"
 
 

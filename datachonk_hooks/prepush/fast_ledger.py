@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 
 from datachonk_hooks.delivery.ledger.backlog import (
-    DUE_FOR_A_PUSH,
+    AWAITED_PUSHES,
     LEDGER_FILE,
+    OLDEST_PENDING,
     PENDING_REST_SECONDS,
     RUNS_TO_FOLLOW,
+    SENDING_CLAIMS,
     STATE_DIR,
     UNTOLD,
 )
@@ -55,15 +57,18 @@ def ledger_is_idle() -> bool:
 
 
 def has_backlog(common_dir: str, cache: Cache) -> bool:
-    """Whether the ledger may hold work for the slow path (True when unsure): a trigger due
-    for delivery (a pending one once it has rested `PENDING_REST_SECONDS` since its last
-    attempt), or a run nobody follows any more (its waiter was killed). Outcomes to tell
-    are noted in `State.untold`: the fast path tells them itself (`tell_outcomes`).
+    """Whether the ledger may hold work for the slow path (True when unsure), as
+    `Ledger.deliverable` and `Ledger.unfollowed_runs` judge it: a trigger being sent by a
+    process that died, or awaiting a push nobody will settle; a pending one once it has
+    rested `PENDING_REST_SECONDS` since its last attempt; a run nobody follows any more.
+    Work a live process holds (a waiter sending, awaiting its push, following a run) is
+    its own, not the next push's. Outcomes to tell are noted in `State.untold`: the fast
+    path tells them itself (`tell_outcomes`).
 
     Asking SQLite costs its import (7 ms), so a ledger seen idle is remembered by its file
     signature (`ledger_signature`); only a changed ledger is queried again, or one whose
     resting trigger has become due since (no write marks that moment: the cache keeps it).
-    A ledger with runs being followed is not remembered: a follower can die without a write.
+    A ledger whose work a live process holds is not remembered: it can die without a write.
     """
     path = os.path.join(common_dir, STATE_DIR, LEDGER_FILE)
     if not os.path.exists(path):
@@ -78,43 +83,73 @@ def has_backlog(common_dir: str, cache: Cache) -> bool:
             State.resting = True
             return False
     import sqlite3
-    from datetime import UTC, datetime, timedelta
 
-    from datachonk_hooks.delivery.ledger.owners import FOLLOW_FOR, follower_gone
-
-    now = datetime.now(UTC)
-    since = (now - FOLLOW_FOR).isoformat(timespec="microseconds")
-    rest = timedelta(seconds=PENDING_REST_SECONDS)
     try:
-        uri = "file:" + path.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
-        conn = sqlite3.connect(uri, uri=True, timeout=0.5)
-        try:
-            due = f"SELECT 1 FROM triggers WHERE {DUE_FOR_A_PUSH} LIMIT 1"
-            row = conn.execute(due, ((now - rest).isoformat(timespec="microseconds"),)).fetchone()
-            oldest = "SELECT MIN(updated_at) FROM triggers WHERE state = 'pending'"
-            (rests_since,) = conn.execute(oldest).fetchone()
-            untold = conn.execute(f"SELECT 1 FROM triggers WHERE {UNTOLD} LIMIT 1").fetchone()
-            followers = [followed_by for _, followed_by in conn.execute(RUNS_TO_FOLLOW, (since,))]
-        finally:
-            conn.close()
-        until = (
-            0
-            if rests_since is None
-            else int((datetime.fromisoformat(rests_since) + rest).timestamp())
-        )
-    except (sqlite3.Error, ValueError, TypeError):
+        found = _read(path)
+    except (sqlite3.Error, ValueError, TypeError, OverflowError):
         return True
-    State.resting = until > 0
-    if row is not None or any(follower_gone(f) for f in followers):
+    State.resting = found.until > 0
+    if found.due:
         return True
-    if untold is not None:
+    if found.untold:
         State.untold = path
         return False
     # taken before the query: a write changes it; a resting trigger becomes due at `until`
-    if signature is not None and not followers:
-        cache.idle_ledger, cache.resting_until = signature, until
+    if signature is not None and not found.held:
+        cache.idle_ledger, cache.resting_until = signature, found.until
         cache.dirty = True
     return False
+
+
+class _Found:
+    """What the ledger holds for the fast path."""
+
+    __slots__ = ("due", "held", "until", "untold")
+
+    def __init__(self, due: bool, held: bool, until: int, untold: bool) -> None:
+        self.due = due  # work for the next waiter
+        self.held = held  # work a live process holds
+        self.until = until  # when the oldest resting trigger becomes due (0: none rests)
+        self.untold = untold  # runs ended that nobody was told about
+
+
+def _read(path: str) -> _Found:
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    from datachonk_hooks.delivery.ledger.owners import (
+        FOLLOW_FOR,
+        claim_stale,
+        follower_gone,
+        push_abandoned,
+    )
+
+    def moment(text: str | None) -> datetime | None:
+        return None if text is None else datetime.fromisoformat(text)
+
+    now = datetime.now(UTC)
+    since = (now - FOLLOW_FOR).isoformat(timespec="microseconds")
+    uri = "file:" + path.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=0.5)
+    try:
+        (oldest,) = conn.execute(OLDEST_PENDING).fetchone()
+        claims = conn.execute(SENDING_CLAIMS).fetchall()
+        pushes = conn.execute(AWAITED_PUSHES).fetchall()
+        untold = conn.execute(f"SELECT 1 FROM triggers WHERE {UNTOLD} LIMIT 1").fetchone()
+        followers = [followed_by for _, followed_by in conn.execute(RUNS_TO_FOLLOW, (since,))]
+    finally:
+        conn.close()
+    last_attempt = moment(oldest)
+    rest = timedelta(seconds=PENDING_REST_SECONDS)
+    rested = None if last_attempt is None else last_attempt + rest
+    due = (
+        (rested is not None and rested <= now)
+        or any(claim_stale(by, moment(at), now) for by, at in claims)
+        or any(push_abandoned(datetime.fromisoformat(at), by, pid, now) for at, by, pid in pushes)
+        or any(follower_gone(f) for f in followers)
+    )
+    until = 0 if rested is None else int(rested.timestamp()) + 1
+    return _Found(bool(due), bool(claims or pushes or followers), until, untold is not None)
 
 
 def ledger_signature(path: str) -> str | None:

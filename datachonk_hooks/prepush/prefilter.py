@@ -18,10 +18,12 @@ For each pushed ref with a base this clone has the push is skipped when:
   its nearest `dbt_project.yml` (none above it: `models/`), a superset of the slow path's
   rule. Each project file's `model-paths` come from a small cache keyed by its blob id,
   filled by the slow path (`detect`), so a miss falls through and the next push hits;
-- the ledger holds no trigger the hook would deliver (pending, sending or awaiting a push:
-  a superset of `Ledger.deliverable`), so the backlog still reaches the waiter, and no
-  run whose follower died, so a waiter takes it over. Runs that ended untold
-  (`Ledger.untold`) do not need the slow path: `tell_outcomes` prints their lines.
+- the ledger holds no trigger the next waiter would deliver (`Ledger.deliverable`, judged
+  by the same `owners` checks: a claim or a waiting push whose process died; a pending
+  trigger once it has rested), so the backlog still reaches a waiter, and no run whose
+  follower died, so a waiter takes it over. Work a live waiter holds stays its own. Runs
+  that ended untold (`Ledger.untold`) do not need the slow path: `tell_outcomes` prints
+  their lines.
 
 The cache (`fast_cache`) also keeps the detection rules parsed from a datachonk.yaml with a
 `detect:` section, so a push of hand-written models does not import ruamel.yaml while that

@@ -30,12 +30,13 @@ if TYPE_CHECKING:
     from datachonk_hooks.delivery.ledger.book import Ledger
     from datachonk_hooks.delivery.ledger.location import common_dir, ledger_file, state_dir
     from datachonk_hooks.delivery.ledger.owners import (
+        ABANDONED_AFTER,
         FOLLOW_FOR,
         NOT_FOLLOWED,
+        WAITER_START_GRACE,
         follower_gone,
         pid_alive,
     )
-    from datachonk_hooks.delivery.ledger.pushes import ABANDONED_AFTER, WAITER_START_GRACE
     from datachonk_hooks.delivery.ledger.records import (
         SOURCES,
         TERMINAL_RUN_STATUSES,
@@ -61,8 +62,8 @@ _HOMES = {
     "NOT_FOLLOWED": "owners",
     "follower_gone": "owners",
     "pid_alive": "owners",
-    "ABANDONED_AFTER": "pushes",
-    "WAITER_START_GRACE": "pushes",
+    "ABANDONED_AFTER": "owners",
+    "WAITER_START_GRACE": "owners",
     "SOURCES": "records",
     "TERMINAL_RUN_STATUSES": "records",
     "LedgerError": "records",

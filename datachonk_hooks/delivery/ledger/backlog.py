@@ -24,9 +24,17 @@ IN_BACKLOG = "state IN (" + ", ".join(f"'{state}'" for state in BACKLOG_STATES) 
 #: every docs-only push back on the slow path (pygit2, a waiter) only to fail again.
 #: `datachonk-hook retry` and any push that triggers still deliver it at once.
 PENDING_REST_SECONDS = 600
-#: a WHERE condition with one `?` (ISO text in UTC: now minus PENDING_REST_SECONDS): the
-#: backlog a push that triggers nothing hands to a waiter
-DUE_FOR_A_PUSH = "(state IN ('sending', 'awaiting_push') OR (state = 'pending' AND updated_at < ?))"
+#: when the pending trigger rested longest had its last attempt (NULL: none is pending)
+OLDEST_PENDING = "SELECT MIN(updated_at) FROM triggers WHERE state = 'pending'"
+#: The claims of triggers being sent; one that is stale (`owners.claim_stale`) is the next
+#: waiter's to send (`Ledger.deliverable`), a live one is its sender's.
+SENDING_CLAIMS = "SELECT claimed_by, claimed_at FROM triggers WHERE state = 'sending'"
+#: The waiting pushes that triggers await; one nobody will settle (`owners.push_abandoned`)
+#: leaves its triggers to the next waiter (`Ledger.deliverable`), a live one to its own.
+AWAITED_PUSHES = (
+    "SELECT DISTINCT p.created_at, p.waiter, p.git_pid FROM triggers t"
+    " JOIN pushes p ON p.id = t.push_id WHERE t.state = 'awaiting_push' AND p.state = 'waiting'"
+)
 
 #: a WHERE condition: the run ended and the developer was not told how (`Ledger.untold`)
 UNTOLD = "state = 'finished' AND told_at IS NULL"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from datachonk_hooks.delivery.ledger.backlog import LEDGER_FILE
 from datachonk_hooks.delivery.ledger.location import state_dir
+from datachonk_hooks.delivery.ledger.owners import STALE_AFTER
 from datachonk_hooks.delivery.ledger.records import LedgerError, utcnow
 from datachonk_hooks.delivery.ledger.runs import RunLedger
 from datachonk_hooks.delivery.ledger.tokens import TokenNotes
@@ -31,7 +32,7 @@ class Ledger(TriggerLedger, RunLedger, TokenNotes):
         *,
         clock: Callable[[], datetime] = utcnow,
         busy_timeout: float = 10.0,
-        stale_after: timedelta = timedelta(minutes=10),
+        stale_after: timedelta = STALE_AFTER,
     ) -> Ledger:
         """The ledger of `repo`'s clone: `<git common dir>/datachonk/ledger.sqlite3`."""
         folder = state_dir(repo)

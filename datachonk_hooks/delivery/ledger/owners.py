@@ -2,19 +2,31 @@
 push's waiter), and whether they still live.
 
 A process that died leaves its claims and runs behind; these checks let the next one take
-them over. Standard library only: the hook's fast path asks `follower_gone` too.
+them over. Standard library only: the hook's fast path asks the same questions
+(`follower_gone`, `claim_stale`, `push_abandoned`) as the `Ledger`, so the two agree on
+which work a live process still holds.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 #: how long after its trigger a run is still followed (and taken over from a follower that
 #: died): the waiter's lifetime cap
 FOLLOW_FOR = timedelta(hours=6)
+
+#: a claim to send a trigger older than this is stale whoever holds it; so is a waiting push
+#: whose waiter runs on another host (`Ledger(stale_after=...)` by default)
+STALE_AFTER = timedelta(minutes=10)
+#: A push still "waiting" this long after it was recorded is abandoned whatever the process
+#: ids say: pids are recycled, and a trigger must not wait for a dead waiter forever.
+ABANDONED_AFTER = timedelta(days=1)
+#: A landing waiter records itself within a second of being started; one that has not after
+#: this long (and after its `git push` ended) never will.
+WAITER_START_GRACE = timedelta(seconds=60)
 
 #: `followed_by` of a run nobody follows to its end (`follow: false`, or its follower's time
 #: limit passed): `history` asks about it, no waiter takes it over.
@@ -72,3 +84,63 @@ def pid_alive(pid: int) -> bool:
     except (OSError, IndexError):  # no /proc (macOS): it exists
         return True
     return state != "Z"
+
+
+def _local_pid(owner: str | None) -> int | None:
+    """The pid of `pid@host` when host is this one, else None."""
+    pid_text, sep, host = (owner or "").partition("@")
+    if sep and host == socket.gethostname() and pid_text.isdigit():
+        return int(pid_text)
+    return None
+
+
+def claim_stale(
+    claimed_by: str | None,
+    claimed_at: datetime | None,
+    now: datetime,
+    stale_after: timedelta = STALE_AFTER,
+) -> bool:
+    """Whether a claim to send a trigger may be taken over: its owner died (on this host)
+    or it has run out of time. Times are aware (UTC)."""
+    if claimed_at is None or now - claimed_at > stale_after:
+        return True
+    pid = _local_pid(claimed_by)
+    return pid is not None and not pid_alive(pid)
+
+
+def push_abandoned(
+    created_at: datetime,
+    waiter: str | None,
+    git_pid: int | None,
+    now: datetime,
+    stale_after: timedelta = STALE_AFTER,
+) -> bool:
+    """Whether nobody will settle a push still "waiting", so `retry` (or the next push's
+    waiter) must.
+
+    A push stays "waiting" only while its landing waiter runs, and the waiter records
+    itself (`pid@host`) when it starts. A waiting push whose `git push` (pid recorded by
+    the hook) still runs is never abandoned: it may still land. Once that has ended, it
+    is abandoned when
+    - its waiter has ended: it was killed or crashed before settling the push;
+    - no waiter has recorded itself WAITER_START_GRACE after the push was recorded: it
+      died while starting (without a known `git push`, a hook run by hand, this waits
+      `stale_after`, 10 minutes, as long as a waiter waits for a push by default);
+    Pids can only be checked on this host: a push whose waiter runs on another one is
+    abandoned after `stale_after`. And any push is abandoned after ABANDONED_AFTER (a
+    day), whatever the pids say, as pids are recycled. Expiring one is safe even if a
+    waiter still lives: once `git push` has ended, whether the push landed is settled,
+    and the ledger's claim lets only one process send a trigger.
+    """
+    age = now - created_at
+    if age > ABANDONED_AFTER:
+        return True
+    _, sep, host = (waiter or "").partition("@")
+    if sep and host != socket.gethostname():  # its pid cannot be checked here
+        return age > stale_after
+    if git_pid is not None and pid_alive(git_pid):
+        return False
+    pid = _local_pid(waiter)
+    if pid is not None:
+        return not pid_alive(pid)
+    return age > (WAITER_START_GRACE if git_pid is not None else stale_after)

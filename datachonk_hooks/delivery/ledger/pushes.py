@@ -9,12 +9,11 @@ its commit (`trigger_refs`), and a push that failed leaves it to another still i
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from datachonk_hooks.delivery.ledger.owners import default_owner, pid_alive
+from datachonk_hooks.delivery.ledger.owners import default_owner, push_abandoned
 from datachonk_hooks.delivery.ledger.records import (
     LedgerError,
     PushRecord,
@@ -23,13 +22,6 @@ from datachonk_hooks.delivery.ledger.records import (
     as_utc,
 )
 from datachonk_hooks.delivery.ledger.rows import LedgerRows
-
-#: A push still "waiting" this long after it was recorded is abandoned whatever the process
-#: ids say: pids are recycled, and a trigger must not wait for a dead waiter forever.
-ABANDONED_AFTER = timedelta(days=1)
-#: A landing waiter records itself within a second of being started; one that has not after
-#: this long (and after its `git push` ended) never will.
-WAITER_START_GRACE = timedelta(seconds=60)
 
 
 class PushLedger(LedgerRows):
@@ -252,36 +244,12 @@ class PushLedger(LedgerRows):
             )
 
     def _push_abandoned(self, row: sqlite3.Row, now: datetime) -> bool:
-        """Whether nobody will settle this push any more, so `retry` must.
-
-        A push stays "waiting" only while its landing waiter runs, and the waiter records
-        itself (`pid@host`) when it starts. A waiting push whose `git push` (pid recorded by
-        the hook) still runs is never abandoned: it may still land. Once that has ended, it
-        is abandoned when
-        - its waiter has ended: it was killed or crashed before settling the push;
-        - no waiter has recorded itself WAITER_START_GRACE after the push was recorded: it
-          died while starting (without a known `git push`, a hook run by hand, this waits
-          `stale_after`, 10 minutes, as long as a waiter waits for a push by default);
-        Pids can only be checked on this host: a push whose waiter runs on another one is
-        abandoned after `stale_after`. And any push is abandoned after ABANDONED_AFTER (a
-        day), whatever the pids say, as pids are recycled. Expiring one is safe even if a
-        waiter still lives: once `git push` has ended, whether the push landed is settled,
-        and the ledger's claim lets only one process send a trigger.
-        """
+        """Whether nobody will settle this push any more, so `retry` must (`push_abandoned`)."""
         if row["state"] != "waiting":
             return False
-        age = now - as_utc(datetime.fromisoformat(row["created_at"]))
-        if age > ABANDONED_AFTER:
-            return True
-        pid_text, sep, host = (row["waiter"] or "").partition("@")
-        if sep and host != socket.gethostname():
-            return age > self._stale_after
-        git_pid = row["git_pid"]
-        if git_pid is not None and pid_alive(int(git_pid)):
-            return False
-        if sep and pid_text.isdigit():
-            return not pid_alive(int(pid_text))
-        return age > (WAITER_START_GRACE if git_pid is not None else self._stale_after)
+        git_pid = None if row["git_pid"] is None else int(row["git_pid"])
+        created = as_utc(datetime.fromisoformat(row["created_at"]))
+        return push_abandoned(created, row["waiter"], git_pid, now, self._stale_after)
 
     def abandoned_pushes(self) -> list[PushRecord]:
         """Pushes still "waiting" that no waiter will settle (see `_push_abandoned`)."""

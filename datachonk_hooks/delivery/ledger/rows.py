@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import sqlite3
 from datetime import datetime
 from typing import Any
 
 from datachonk_hooks.cloud.trigger_request import TriggerRequest
-from datachonk_hooks.delivery.ledger.owners import pid_alive
+from datachonk_hooks.delivery.ledger.owners import claim_stale
 from datachonk_hooks.delivery.ledger.records import (
     LedgerError,
     PushRecord,
@@ -139,14 +138,8 @@ class LedgerRows(LedgerStore):
 
     def _is_stale(self, claimed_by: str | None, claimed_at: str | None) -> bool:
         """A claim is stale when its owner died (on this host) or it has run out of time."""
-        if claimed_at is None:
-            return True
-        if as_utc(self._clock()) - as_utc(datetime.fromisoformat(claimed_at)) > self._stale_after:
-            return True
-        pid_text, sep, host = (claimed_by or "").partition("@")
-        if sep and host == socket.gethostname() and pid_text.isdigit():
-            return not pid_alive(int(pid_text))
-        return False
+        at = None if claimed_at is None else as_utc(datetime.fromisoformat(claimed_at))
+        return claim_stale(claimed_by, at, as_utc(self._clock()), self._stale_after)
 
     def _move(
         self,

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from datachonk_hooks.delivery.ledger.owners import STALE_AFTER
 from datachonk_hooks.delivery.ledger.records import LedgerError, to_text, utcnow
 from datachonk_hooks.delivery.ledger.schema import _MIGRATIONS, SCHEMA_VERSION
 from datachonk_hooks.fileio import private_file
@@ -39,7 +40,7 @@ class LedgerStore:
         *,
         clock: Callable[[], datetime] = utcnow,
         busy_timeout: float = 10.0,
-        stale_after: timedelta = timedelta(minutes=10),
+        stale_after: timedelta = STALE_AFTER,
     ) -> None:
         self.path = Path(path)
         self._clock = clock
